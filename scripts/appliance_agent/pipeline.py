@@ -1,0 +1,88 @@
+"""The agent's pipeline: environment -> properties -> settings -> files -> daemons.
+
+Only `replace_all` (files.py) and `activate` touch the system; everything
+before them is pure, and a failure there leaves the root untouched.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import List
+
+from . import accounts, activate as activation, checks, files, render
+from .errors import ApplyError
+from .ovfenv import parse_environment
+from .form import form_for
+from .settings import validate
+
+STATE_FILE = "var/lib/appliance-agent/state.json"
+SHADOW = "etc/shadow"
+AUTHORIZED_KEYS = "root/.ssh/authorized_keys"
+SSHD_CONFIG = "etc/ssh/sshd_config"
+
+
+@dataclass
+class Result:
+    changed: List[str]
+    reloaded: List[str]
+    role: str
+
+
+def load_state(root):
+    raw = files.read_current(root, STATE_FILE)
+    if raw is None:
+        return {}
+    try:
+        state = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _properties_digest(properties, profile):
+    """Digest of the non-secret property values, to tell a re-apply from a first apply."""
+    visible = dict((p.key, properties.get(p.key, p.default)) for p in form_for(profile) if not p.password)
+    return hashlib.sha256(json.dumps(visible, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def system_edits(settings, hashes, root):
+    """Files the agent shares with the system, edited where they need it."""
+    outputs = []
+    root_hash = hashes.get("node.root_password")
+    if root_hash:
+        shadow = (files.read_current(root, SHADOW) or b"").decode("utf-8")
+        mode = files.current_mode(root, SHADOW)
+        outputs.append(render.OutputFile(SHADOW, accounts.set_root_hash(shadow, root_hash).encode("utf-8"), mode=0o600 if mode is None else mode))
+    keys = files.read_current(root, AUTHORIZED_KEYS)
+    if settings.ssh_key or keys is not None:
+        outputs.append(render.OutputFile(AUTHORIZED_KEYS, accounts.set_managed_key((keys or b"").decode("utf-8"), settings.ssh_key).encode("utf-8"), mode=0o600))
+    sshd = files.read_current(root, SSHD_CONFIG)
+    if settings.ssh_key and sshd is not None:
+        outputs.append(
+            render.OutputFile(SSHD_CONFIG, accounts.allow_root_key_login(sshd.decode("utf-8")).encode("utf-8"), mode=files.current_mode(root, SSHD_CONFIG), unit=render.UNIT_SSHD)
+        )
+    return outputs
+
+
+def configure(xml_text, profile, root="/", check=True, activate=False, log=print):
+    """Configure the node under `root` from an OVF environment; all or nothing."""
+    properties = parse_environment(xml_text)
+    known = set(p.key for p in form_for(profile))
+    for key in sorted(set(properties) - known):
+        log("ignoring property %s: not a property of this appliance" % key)
+    settings = validate(properties, profile)
+    state = load_state(root)
+    hashes = render.password_hashes(settings, state.get("hashes", {}))
+    outputs = render.render(settings, hashes, profile.templates)
+    outputs += system_edits(settings, hashes, root)
+    new_state = {"properties": _properties_digest(properties, profile), "hashes": hashes, "role": settings.role}
+    outputs.append(render.OutputFile(STATE_FILE, (json.dumps(new_state, indent=2, sort_keys=True) + "\n").encode("utf-8"), mode=0o600))
+    if check:
+        checks.check_rendered(outputs, log)
+    changed = files.changed_files(root, outputs)
+    try:
+        files.replace_all(root, changed)
+    except OSError as exc:
+        raise ApplyError("writing %s failed (%s); the previous files were kept" % (getattr(exc, "filename", None) or "the configuration", exc.strerror or exc))
+    reloaded = activation.activate(changed, root, log) if activate and changed else []
+    return Result([output.path for output in changed], reloaded, settings.role)
