@@ -1,0 +1,21 @@
+"""Shared test helpers. Each area (agent, iso, ova, repo, pair) has its own conftest too."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def ovf_schemas():
+    path = SHARED / "schemas" / "ovf-1.0"
+    if not path.is_dir():
+        pytest.skip("../shared/schemas/ovf-1.0 is not beside the checkout")
+    return path
