@@ -44,3 +44,44 @@ def require(tool):
         if os.environ.get("CI"):
             pytest.fail("%s is not installed; scripts/test installs it" % tool)
         pytest.skip("%s is not installed (scripts/test installs it)" % tool)
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+HAPROXY_DEFAULTS = "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n"
+
+
+@pytest.fixture
+def loopback_haproxy(tmp_path):
+    """start(sections, port): a real HAProxy on 127.0.0.1:port, up when it returns; stopped after the test."""
+    import socket
+    import subprocess
+    import time
+
+    require("haproxy")
+    processes = []
+
+    def start(sections, port):
+        cfg = tmp_path / ("haproxy-%d.cfg" % port)
+        cfg.write_text(HAPROXY_DEFAULTS + sections)
+        process = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        processes.append(process)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return process
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail("haproxy did not listen on 127.0.0.1:%d within 10 s" % port)
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)

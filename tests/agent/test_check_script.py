@@ -1,13 +1,12 @@
 """The keepalived track script against a real HAProxy monitor endpoint on loopback."""
 
-import shutil
 import socket
 import subprocess
 import time
 
 import pytest
 
-from .test_cli_form import _free_port
+from .conftest import free_port
 
 
 @pytest.fixture
@@ -21,29 +20,13 @@ def run_check(script, port):
     return code, time.monotonic() - started
 
 
-def test_healthy_haproxy_passes_dead_one_fails(tmp_path, check_script):
-    if not shutil.which("haproxy"):
-        pytest.skip("haproxy is not installed (scripts/test installs it)")
-    port = _free_port()
-    cfg = tmp_path / "h.cfg"
+def test_healthy_haproxy_passes_dead_one_fails(loopback_haproxy, check_script):
+    port = free_port()
     # The same monitor frontend the appliance's haproxy.cfg has.
-    cfg.write_text(
-        "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n"
-        "frontend health\n    bind 127.0.0.1:%d\n    monitor-uri /healthz\n" % port
-    )
-    process = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        code = None
-        while time.monotonic() < deadline:
-            code, _ = run_check(check_script, port)
-            if code == 0:
-                break
-            time.sleep(0.2)
-        assert code == 0
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    process = loopback_haproxy("frontend health\n    bind 127.0.0.1:%d\n    monitor-uri /healthz\n" % port, port)
+    assert run_check(check_script, port)[0] == 0
+    process.terminate()
+    process.wait(timeout=10)
     code, elapsed = run_check(check_script, port)
     assert code != 0 and elapsed < 2
 

@@ -2,9 +2,7 @@
 
 import json
 import shutil
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
@@ -16,6 +14,8 @@ from appliance_agent.ovfenv import parse_environment
 from builder.cli import cli
 from builder.errors import InvalidInput
 from builder.profile import load_profile
+
+from .conftest import free_port
 
 ISSUE_KEYS = [
     "node.role", "node.hostname", "node.ip", "node.gateway", "node.dns", "node.domain", "node.ntp",
@@ -133,46 +133,26 @@ def test_profile_round_trips_through_json(profile):
     assert Profile.from_dict(json.loads(json.dumps(profile.to_dict()))) == profile
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_haproxy_authenticates_with_our_hashes(tmp_path):
+def test_haproxy_authenticates_with_our_hashes(loopback_haproxy):
     """The real consumer of the stats hashes: glibc crypt(3) inside HAProxy."""
-    if not shutil.which("haproxy"):
-        pytest.skip("haproxy is not installed (scripts/test installs it)")
     from appliance_agent.shacrypt import sha512_crypt
 
-    port = _free_port()
-    cfg = tmp_path / "h.cfg"
-    cfg.write_text(
-        "global\n    log stdout format raw local0\ndefaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n"
+    port = free_port()
+    loopback_haproxy(
         "userlist u\n    user admin password %s\n"
         "frontend stats\n    bind 127.0.0.1:%d\n    stats enable\n    stats uri /stats\n"
-        "    acl ok http_auth(u)\n    http-request auth unless ok\n" % (sha512_crypt('Adm1n&<"stats>'), port)
+        "    acl ok http_auth(u)\n    http-request auth unless ok\n" % (sha512_crypt('Adm1n&<"stats>'), port),
+        port,
     )
-    process = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        def status(password):
-            manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-            manager.add_password(None, "http://127.0.0.1:%d/" % port, "admin", password)
-            opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(manager))
-            try:
-                return opener.open("http://127.0.0.1:%d/stats" % port, timeout=5).status
-            except urllib.error.HTTPError as exc:
-                return exc.code
 
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert status('Adm1n&<"stats>') == 200
-        assert status("wrong-password") == 401
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    def status(password):
+        manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        manager.add_password(None, "http://127.0.0.1:%d/" % port, "admin", password)
+        opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(manager))
+        try:
+            return opener.open("http://127.0.0.1:%d/stats" % port, timeout=5).status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert status('Adm1n&<"stats>') == 200
+    assert status("wrong-password") == 401
