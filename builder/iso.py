@@ -1,0 +1,449 @@
+"""ISO 9660 reading and remastering: the only module that imports pycdlib.
+
+Paths are Rock Ridge paths ("/isolinux/isolinux.cfg"), the names Photon's
+installer and boot loaders see. Remastering keeps everything pycdlib parsed
+(both El Torito entries, boot-info-table, Rock Ridge modes and symlinks, the
+volume label, the PVD dates GRUB derives `$photondisk` from) and changes only
+what the build asks for. File data is copied from the source in chunks, so
+memory does not grow with the ISO.
+"""
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+import pycdlib
+import pycdlib.dates
+import pycdlib.headervd
+import pycdlib.utils
+from pycdlib.pycdlibexception import PyCdlibException
+
+from . import hybrid
+from .errors import InternalError, InvalidArtifact, InvalidInput
+
+SECTOR = 2048
+COPY_BLOCK = 1024 * 1024
+
+# El Torito platform ids (El Torito 1.0, section 2.1; 0xEF is UEFI).
+PLATFORM_NAMES = {0: "BIOS", 1: "PowerPC", 2: "Mac", 0xEF: "UEFI"}
+
+
+@dataclass(frozen=True)
+class BootEntry:
+    platform: str
+    path: str | None  # Rock Ridge path of the boot image, None if it is not a file
+    boot_info_table: bool
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    size: int
+    mode: int
+    symlink_target: str | None = None
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file to put on the ISO, replacing any file at that path.
+
+    `source` is bytes (small files) or a path whose data is copied while the
+    ISO is written.
+    """
+
+    path: str
+    source: bytes | Path
+    mode: int = 0o100444
+
+    @property
+    def size(self) -> int:
+        return len(self.source) if isinstance(self.source, bytes) else self.source.stat().st_size
+
+
+@dataclass(frozen=True)
+class NewSymlink:
+    path: str
+    target: str
+
+
+class IsoImage:
+    """A read-only view of an ISO, for detection, inspection and remastering."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self._fp = open(self.path, "rb")
+        except FileNotFoundError:
+            raise InvalidInput(f"{self.path}: no such file; pass the path of a Photon OS installer ISO")
+        except IsADirectoryError:
+            raise InvalidInput(f"{self.path} is a directory; pass the path of a Photon OS installer ISO")
+        except OSError as exc:
+            raise InvalidInput(f"{self.path}: cannot be read ({exc.strerror})")
+        self._iso = pycdlib.PyCdlib()
+        try:
+            self._iso.open_fp(self._fp)
+        except PyCdlibException as exc:
+            self._fp.close()
+            raise InvalidArtifact(f"{self.path} is not a readable ISO 9660 image ({exc})")
+        except OSError as exc:
+            self._fp.close()
+            raise InvalidInput(f"{self.path}: cannot be read ({exc.strerror or exc})")
+        if not self._iso.has_rock_ridge():
+            self.close()
+            raise InvalidArtifact(
+                f"{self.path} has no Rock Ridge names; Photon OS ISOs always do, so this is not a Photon installer ISO"
+            )
+        self._files: dict[str, FileEntry] | None = None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._iso.close()
+        self._fp.close()
+
+    def __enter__(self) -> "IsoImage":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @property
+    def size(self) -> int:
+        return os.fstat(self._fp.fileno()).st_size
+
+    @property
+    def volume_label(self) -> str:
+        return self._iso.pvd.volume_identifier.decode("ascii", "replace").strip()
+
+    @property
+    def interchange_level(self) -> int:
+        return self._iso.interchange_level
+
+    def files(self) -> dict[str, FileEntry]:
+        """Every file and symlink on the ISO by Rock Ridge path (directories left out)."""
+        if self._files is None:
+            found = {}
+            for dirpath, _dirs, names in self._iso.walk(rr_path="/"):
+                for name in names:
+                    path = (dirpath.rstrip("/") + "/" + name) if dirpath != "/" else "/" + name
+                    record = self._iso.get_record(rr_path=path)
+                    target = None
+                    if record.rock_ridge is not None and record.rock_ridge.is_symlink():
+                        target = record.rock_ridge.symlink_path().decode("utf-8", "replace")
+                    mode = record.rock_ridge.get_file_mode() if record.rock_ridge is not None else 0o100444
+                    found[path] = FileEntry(path, record.get_data_length(), mode, target)
+            self._files = found
+        return self._files
+
+    def exists(self, path: str) -> bool:
+        return path in self.files() or self.is_dir(path)
+
+    def is_dir(self, path: str) -> bool:
+        try:
+            return self._iso.get_record(rr_path=path).is_dir()
+        except PyCdlibException:
+            return False
+
+    def read(self, path: str, limit: int = 64 * 1024 * 1024) -> bytes:
+        """The bytes of a (small) file; `limit` guards against reading a huge one by mistake."""
+        entry = self.files().get(path)
+        if entry is None:
+            raise InvalidArtifact(f"{self.path}: {path} is missing")
+        if entry.size > limit:
+            raise InternalError(f"{path} is {entry.size} bytes; stream it instead of reading it whole")
+        out = io.BytesIO()
+        try:
+            self._iso.get_file_from_iso_fp(out, rr_path=path)
+        except (PyCdlibException, OSError) as exc:
+            raise InvalidArtifact(f"{self.path}: cannot read {path} ({exc})")
+        return out.getvalue()
+
+    @contextlib.contextmanager
+    def open(self, path: str) -> Iterator[BinaryIO]:
+        """A streaming reader for a file on the ISO."""
+        try:
+            with self._iso.open_file_from_iso(rr_path=path) as stream:
+                yield stream
+        except PyCdlibException as exc:
+            raise InvalidArtifact(f"{self.path}: cannot read {path} ({exc})")
+
+    def boot_entries(self) -> list[BootEntry]:
+        """The El Torito entries, initial entry first, with the files they boot."""
+        catalog = self._iso.eltorito_boot_catalog
+        if catalog is None:
+            return []
+        by_extent = {}
+        for entry in self.files().values():
+            if entry.symlink_target is None:
+                record = self._iso.get_record(rr_path=entry.path)
+                by_extent.setdefault(record.extent_location(), entry.path)
+        found = [(catalog.validation_entry.platform_id, catalog.initial_entry)]
+        for section in catalog.sections:
+            found.extend((section.platform_id, entry) for entry in section.section_entries)
+        return [
+            BootEntry(
+                PLATFORM_NAMES.get(platform, hex(platform)),
+                by_extent.get(entry.get_rba()),
+                getattr(getattr(entry, "inode", None), "boot_info_table", None) is not None,
+            )
+            for platform, entry in found
+        ]
+
+    def system_area(self) -> bytes:
+        """The first 16 sectors, where an isohybrid MBR/GPT lives."""
+        self._fp.seek(0)
+        return self._fp.read(16 * SECTOR)
+
+    def has_isohybrid(self) -> bool:
+        return self._iso.isohybrid_mbr is not None
+
+
+def remaster(
+    image: IsoImage,
+    out_path: Path,
+    new_files: list[NewFile],
+    *,
+    remove: list[str] = (),
+    symlinks: list[NewSymlink] = (),
+    epoch: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
+    """Write `image` with `remove`d paths gone and `new_files`/`symlinks` added.
+
+    Returns the SHA-256 of the written image. The caller owns `out_path`
+    (and its clean-up on failure).
+    """
+    iso = image._iso
+    handles: list[BinaryIO] = []
+    try:
+        with _fixed_clock(epoch):
+            for path in remove:
+                _remove(iso, image, path)
+            for new in new_files:
+                _replace(iso, image, new, handles)
+            for link in symlinks:
+                _add_symlink(iso, image, link)
+        image._files = None
+        callback = (lambda done, total, _opaque: progress(done, total)) if progress else None
+        with open(out_path, "w+b") as raw:
+            writer = HashingWriter(raw)
+            try:
+                # pycdlib stamps the volume modification date at write time; GRUB derives
+                # the ISO's UUID from it, so it must be the build's fixed time too.
+                with _fixed_clock(epoch):
+                    iso.write_fp(writer, blocksize=COPY_BLOCK, progress_cb=callback)
+            except PyCdlibException as exc:
+                raise InternalError(f"pycdlib could not write the image: {exc}")
+            writer.finish()
+            raw.flush()
+            if image.has_isohybrid():
+                hybrid.repair(raw)
+                writer.invalidate()
+            os.fsync(raw.fileno())
+        return writer.hexdigest() if writer.valid else sha256_file(out_path)
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fp:
+        while block := fp.read(COPY_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class HashingWriter(io.RawIOBase):
+    """Hashes what pycdlib writes, as long as it writes front to back.
+
+    pycdlib seeks forward over unwritten gaps (zeros in a new file); a seek
+    backwards makes the hash invalid and the caller re-reads the file.
+    """
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._digest = hashlib.sha256()
+        self._hashed = 0
+        self._pos = 0
+        self.valid = True
+        self.mode = "wb"
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self._pos = self._raw.seek(offset, whence)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def write(self, data) -> int:
+        if self.valid:
+            if self._pos < self._hashed:
+                self.valid = False
+            else:
+                self._hash_zeros(self._pos - self._hashed)
+                self._digest.update(data)
+                self._hashed = self._pos + len(data)
+        written = self._raw.write(data)
+        self._pos += written
+        return written
+
+    def _hash_zeros(self, count: int) -> None:
+        zeros = bytes(min(count, COPY_BLOCK))
+        while count > 0:
+            step = min(count, len(zeros))
+            self._digest.update(zeros[:step])
+            count -= step
+
+    def finish(self) -> None:
+        """Account for a file that ends in a gap pycdlib only seeked over."""
+        end = self._raw.seek(0, os.SEEK_END)
+        if self.valid and end > self._hashed:
+            self._hash_zeros(end - self._hashed)
+            self._hashed = end
+        elif end < self._hashed:
+            self.valid = False
+
+    def invalidate(self) -> None:
+        self.valid = False
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _fixed_clock(epoch: int):
+    """pycdlib stamps new records with time.time() in local time; make that one fixed UTC time."""
+
+    class Clock:
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+        @staticmethod
+        def time():
+            return float(epoch)
+
+        @staticmethod
+        def localtime(seconds=None):
+            return time.gmtime(epoch if seconds is None else seconds)
+
+    modules = [pycdlib.pycdlib, pycdlib.dates, pycdlib.utils, pycdlib.headervd]
+    saved = [module.time for module in modules]
+    try:
+        for module in modules:
+            module.time = Clock()
+        yield
+    finally:
+        for module, original in zip(modules, saved):
+            module.time = original
+
+
+def _remove(iso, image: IsoImage, path: str) -> None:
+    entry = image.files().get(path)
+    if entry is None:
+        return
+    record = iso.get_record(rr_path=path)
+    iso_path = iso.full_path_from_dirrecord(record)
+    try:
+        if entry.symlink_target is not None:
+            iso.rm_symlink(iso_path=iso_path)
+        else:
+            iso.rm_file(iso_path=iso_path)
+    except PyCdlibException as exc:
+        raise InternalError(f"cannot remove {path} from the image: {exc}")
+    image._files = None
+
+
+def _replace(iso, image: IsoImage, new: NewFile, handles: list) -> None:
+    _remove(iso, image, new.path)
+    parent, name = new.path.rsplit("/", 1)
+    parent_iso = _ensure_dir(iso, image, parent or "/")
+    iso_name = _unique_iso_name(iso, parent_iso, name, is_dir=False)
+    if isinstance(new.source, bytes):
+        fp: BinaryIO = io.BytesIO(new.source)
+    else:
+        try:
+            fp = open(new.source, "rb")
+        except OSError as exc:
+            raise InvalidInput(f"{new.source}: cannot be read ({exc.strerror}); check the file and its permissions")
+    handles.append(fp)
+    try:
+        iso.add_fp(fp, new.size, iso_path=_join(parent_iso, iso_name) + ";1", rr_name=name, file_mode=new.mode)
+    except PyCdlibException as exc:
+        raise InternalError(f"cannot add {new.path} to the image: {exc}")
+    image._files = None
+
+
+def _add_symlink(iso, image: IsoImage, link: NewSymlink) -> None:
+    _remove(iso, image, link.path)
+    parent, name = link.path.rsplit("/", 1)
+    parent_iso = _ensure_dir(iso, image, parent or "/")
+    iso_name = _unique_iso_name(iso, parent_iso, name, is_dir=False)
+    try:
+        iso.add_symlink(symlink_path=_join(parent_iso, iso_name) + ";1", rr_symlink_name=name, rr_path=link.target)
+    except PyCdlibException as exc:
+        raise InternalError(f"cannot add the symlink {link.path}: {exc}")
+    image._files = None
+
+
+def _ensure_dir(iso, image: IsoImage, rr_dir: str) -> str:
+    """The ISO 9660 path of Rock Ridge directory `rr_dir`, creating it (and parents) if needed."""
+    if rr_dir == "/":
+        return "/"
+    try:
+        record = iso.get_record(rr_path=rr_dir)
+        if record.is_dir():
+            return iso.full_path_from_dirrecord(record)
+        raise InvalidArtifact(f"{image.path}: {rr_dir} is a file, expected a directory")
+    except PyCdlibException:
+        pass
+    parent, name = rr_dir.rsplit("/", 1)
+    parent_iso = _ensure_dir(iso, image, parent or "/")
+    iso_name = _unique_iso_name(iso, parent_iso, name, is_dir=True)
+    iso.add_directory(iso_path=_join(parent_iso, iso_name), rr_name=name, file_mode=0o040555)
+    return _join(parent_iso, iso_name)
+
+
+def _join(parent: str, name: str) -> str:
+    return "/" + name if parent == "/" else parent + "/" + name
+
+
+def _unique_iso_name(iso, parent_iso: str, rr_name: str, *, is_dir: bool) -> str:
+    """An ISO 9660 name for `rr_name` that the directory does not have yet.
+
+    Level 1 allows 8.3 names of [A-Z0-9_]; higher levels up to 31 characters
+    (ECMA-119 7.5, 7.6 and 10.1).
+    """
+    taken = set()
+    for child in iso.list_children(iso_path=parent_iso):
+        if child is None or child.is_dot() or child.is_dotdot():
+            continue
+        taken.add(child.file_identifier().decode("ascii", "replace").split(";")[0])
+    level = iso.interchange_level
+    clean = re.sub(r"[^A-Z0-9_.]", "_", rr_name.upper())
+    if is_dir:
+        stem, ext = clean.replace(".", "_"), ""
+        limit_stem, limit_ext = (8, 0) if level == 1 else (31, 0)
+    else:
+        stem, _, ext = clean.rpartition(".") if "." in clean else (clean, "", "")
+        stem = stem.replace(".", "_") or "_"
+        limit_stem, limit_ext = (8, 3) if level == 1 else (30 - min(len(ext), 10), 10)
+    ext = ext[:limit_ext]
+    for counter in range(10000):
+        suffix = "" if counter == 0 else str(counter)
+        candidate = stem[: limit_stem - len(suffix)] + suffix
+        name = candidate + ("." + ext if not is_dir else "")
+        if name not in taken and (name + "." if not is_dir and not ext else name) not in taken:
+            return name if is_dir or ext else name + "."
+    raise InternalError(f"no free ISO 9660 name for {rr_name} in {parent_iso}")

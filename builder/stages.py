@@ -1,0 +1,370 @@
+"""The build, as plain stage functions over one context, run in order by `build()`.
+
+Each stage decides for itself whether it applies. Outputs are written under
+a temporary name and renamed only when complete, so a failed build leaves
+nothing under a final name.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import __version__, bootconfig, isodetect
+from .buildconfig import PhotonSettings, VmSettings, photon_settings, vm_settings
+from .errors import BuildError, InvalidInput
+from .iso import IsoImage, NewFile, NewSymlink, remaster, sha256_file
+from .kickstart import build_kickstart, check_kickstart, kickstart_json
+from .payload import PAYLOAD_TARGET, payload_files, payload_tar
+from .profile import profile_digest
+
+KICKSTART_PATH = "/appliance/ks.json"
+PAYLOAD_PATH = "/appliance/payload.tar"
+REPO_ROOT = "/RPMS"
+DEFAULT_EPOCH = 1704067200  # 2024-01-01T00:00:00Z, when SOURCE_DATE_EPOCH is not set
+FORMATS = ("iso", "ova", "both")
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    iso_path: Path
+    profile: object
+    profile_path: Path | None
+    out_dir: Path
+    formats: str = "both"
+    rpm_dirs: tuple[Path, ...] = ()
+    epoch: int = DEFAULT_EPOCH
+
+    @property
+    def base_name(self) -> str:
+        appliance = self.profile.appliance
+        return f"{appliance['name']}-{appliance['version']}"
+
+    @property
+    def iso_out(self) -> Path:
+        return self.out_dir / f"{self.base_name}.iso"
+
+    @property
+    def ova_out(self) -> Path:
+        return self.out_dir / f"{self.base_name}.ova"
+
+    @property
+    def info_out(self) -> Path:
+        return self.out_dir / "build-info.json"
+
+
+@dataclass
+class BuildContext:
+    config: BuildConfig
+    progress: Progress
+    log: Callable[[str], None]
+    vm: VmSettings | None = None
+    photon: PhotonSettings | None = None
+    image: IsoImage | None = None
+    detected: isodetect.PhotonIso | None = None
+    base_sha256: str | None = None
+    new_files: list[NewFile] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    symlinks: list[NewSymlink] = field(default_factory=list)
+    rpms_added: list[dict] = field(default_factory=list)
+    outputs: dict[str, dict] = field(default_factory=dict)
+    partials: list[Path] = field(default_factory=list)
+    iso_written: Path | None = None
+    iso_sha256: str | None = None
+
+
+@contextlib.contextmanager
+def step(ctx: BuildContext, title: str):
+    started = time.monotonic()
+    ctx.log(f"{title} ...")
+    yield
+    ctx.log(f"{title}: done in {time.monotonic() - started:.1f} s")
+
+
+def check_settings(ctx: BuildContext) -> None:
+    ctx.vm = vm_settings(ctx.config.profile)
+    ctx.photon = photon_settings(ctx.config.profile)
+    if ctx.config.formats not in FORMATS:
+        raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}")
+
+
+def open_input(ctx: BuildContext) -> None:
+    ctx.image = IsoImage(ctx.config.iso_path)
+    ctx.detected = isodetect.detect(ctx.image)
+    found = ctx.detected
+    ctx.log(
+        f"input: Photon OS {found.release} ({found.flavor} ISO, {found.rpm_count} RPMs), installer {found.installer}, "
+        f"BIOS boot {found.bios_loader or 'none'}, UEFI boot {'yes' if found.uefi else 'no'}, label {found.volume_label}"
+    )
+    for note in found.notes:
+        ctx.log(f"note: {note}")
+
+
+def check_packages(ctx: BuildContext) -> None:
+    """Every package the kickstart installs, and its whole Requires closure, must be in the repository."""
+    from .depsolve import check_closure
+    from .repodata import packages_from_rpms, parse_repodata
+
+    image = ctx.image
+    on_iso = parse_repodata(lambda relpath: image.read(f"{REPO_ROOT}/{relpath}"))
+    added = [package for directory in ctx.config.rpm_dirs for package in _rpm_dir_packages(directory, packages_from_rpms)]
+    missing = check_closure(list(ctx.photon.install_packages), on_iso + added)
+    if missing:
+        lines = [f"{item.capability} (needed by {item.needed_by})" for item in missing]
+        hint = (
+            "add the RPMs with --rpm-dir DIR (build-appliance fetch-rpms --photon "
+            f"{ctx.detected.release} --out DIR gets them), or start from the full Photon ISO"
+        )
+        raise InvalidInput(
+            f"the ISO's repository lacks {len(missing)} package(s) the appliance needs: "
+            + "; ".join(lines[:20]) + ("; ..." if len(lines) > 20 else "") + f". {hint}"
+        )
+
+
+def _rpm_dir_packages(directory: Path, packages_from_rpms) -> list:
+    if not directory.is_dir():
+        raise InvalidInput(f"--rpm-dir {directory}: not a directory")
+    paths = sorted(directory.glob("*.rpm"))
+    if not paths:
+        raise InvalidInput(f"--rpm-dir {directory}: no .rpm files in it")
+    packages = []
+    for path in paths:
+        packages.extend(packages_from_rpms([path], _arch_dir(path) + "/"))
+    return packages
+
+
+def _arch_dir(path: Path) -> str:
+    """The ISO's arch directory for an RPM: noarch/ or x86_64/ (Photon's layout)."""
+    from .rpmhdr import read_rpm
+
+    return "noarch" if read_rpm(path).arch == "noarch" else "x86_64"
+
+
+def add_rpms(ctx: BuildContext) -> None:
+    """Put --rpm-dir RPMs under /RPMS/<arch>/ and regenerate /RPMS/repodata, keeping what is there."""
+    if not ctx.config.rpm_dirs:
+        return
+    from .repodata import packages_from_rpms, parse_repodata, write_repodata
+
+    image = ctx.image
+    existing = parse_repodata(lambda relpath: image.read(f"{REPO_ROOT}/{relpath}"))
+    by_href = {package.location_href: package for package in existing}
+    for directory in ctx.config.rpm_dirs:
+        for package in _rpm_dir_packages(directory, packages_from_rpms):
+            source = directory / package.location_href.rsplit("/", 1)[1]
+            old = by_href.get(package.location_href)
+            if old is not None and old.checksum == package.checksum:
+                continue
+            by_href[package.location_href] = package
+            ctx.new_files.append(NewFile(f"{REPO_ROOT}/{package.location_href}", source))
+            ctx.rpms_added.append({"file": package.location_href, "sha256": package.checksum[1]
+                                   if package.checksum[0] == "sha256" else sha256_file(source)})
+    if not ctx.rpms_added:
+        ctx.log("rpm-dir: every RPM is already on the ISO; repodata unchanged")
+        return
+    files = image.files()
+    old_metadata = [path for path in files if path.startswith(f"{REPO_ROOT}/repodata/")]
+    ctx.remove.extend(old_metadata)
+    metadata = write_repodata(sorted(by_href.values(), key=lambda package: package.location_href), ctx.config.epoch)
+    for relpath, data in sorted(metadata.items()):
+        ctx.new_files.append(NewFile(f"{REPO_ROOT}/{relpath}", data))
+    # Photon 5 ISOs carry a relative repodata/primary.xml.gz symlink; keep one pointing at the new primary.
+    link = f"{REPO_ROOT}/repodata/primary.xml.gz"
+    primary = next((relpath for relpath in metadata if relpath.endswith("-primary.xml.gz")), None)
+    if link in files and files[link].symlink_target is not None and primary:
+        ctx.symlinks.append(NewSymlink(link, primary.rsplit("/", 1)[1]))
+    ctx.log(f"rpm-dir: {len(ctx.rpms_added)} RPM(s) added, repodata regenerated for {len(by_href)} packages")
+
+
+def add_payload(ctx: BuildContext) -> None:
+    """The kickstart and the payload it copies onto the installed system."""
+    profile = ctx.config.profile
+    facts = {
+        "appliance": profile.appliance["name"],
+        "version": profile.appliance["version"],
+        "photon_release": ctx.detected.release,
+        "profile_sha256": profile_digest(profile),
+    }
+    tar = payload_tar(payload_files(profile, release_facts=facts), mtime=ctx.config.epoch)
+    ctx.new_files.append(NewFile(PAYLOAD_PATH, tar))
+    kickstart = build_kickstart(
+        ctx.photon, hostname=profile.appliance["name"], payload_on_media=PAYLOAD_PATH, payload_target=PAYLOAD_TARGET
+    )
+    check_kickstart(kickstart, ctx.detected.installer)
+    ctx.new_files.append(NewFile(KICKSTART_PATH, kickstart_json(kickstart)))
+
+
+def edit_boot_menus(ctx: BuildContext) -> None:
+    image, found = ctx.image, ctx.detected
+    appliance = ctx.config.profile.appliance
+    title = f"Install {appliance['name']} {appliance['version']} (unattended, erases {ctx.photon.disk})"
+    arguments = bootconfig.kernel_arguments(KICKSTART_PATH)
+    if found.bios_loader == "isolinux":
+        config = _text(image, isodetect.ISOLINUX_CFG)
+        menu = _text(image, isodetect.ISOLINUX_MENU)
+        default = bootconfig.isolinux_default(menu) or bootconfig.isolinux_default(config)
+        ctx.new_files.append(NewFile(isodetect.ISOLINUX_CFG, bootconfig.edit_isolinux_cfg(config).encode()))
+        ctx.new_files.append(NewFile(
+            isodetect.ISOLINUX_MENU,
+            bootconfig.edit_isolinux_menu(menu, arguments, title, default_label=default).encode(),
+        ))
+    if found.uefi or found.bios_loader == "grub":
+        grub = _text(image, isodetect.GRUB_CFG)
+        ctx.new_files.append(NewFile(isodetect.GRUB_CFG, bootconfig.edit_grub_cfg(grub, arguments, title).encode()))
+
+
+def _text(image: IsoImage, path: str) -> str:
+    return image.read(path).decode("utf-8", "replace")
+
+
+def start_base_hash(ctx: BuildContext) -> threading.Thread:
+    """Hash the input ISO in a thread while the build works (hashlib releases the GIL)."""
+    result = {}
+
+    def run():
+        try:
+            result["sha256"] = sha256_file(ctx.config.iso_path)
+        except OSError as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, name="base-iso-sha256", daemon=True)
+    thread.result = result
+    thread.start()
+    return thread
+
+
+def write_iso(ctx: BuildContext) -> None:
+    """Remaster into a temporary file; it becomes the ISO output, the OVA's CD-ROM, or both."""
+    temporary = ctx.config.out_dir / f".{ctx.config.base_name}.iso.partial"
+    ctx.partials.append(temporary)
+    total = ctx.image.size
+
+    def progress(done, _total):
+        ctx.progress("iso", done, _total or total)
+
+    ctx.iso_sha256 = remaster(
+        ctx.image, temporary, ctx.new_files, remove=ctx.remove, symlinks=ctx.symlinks,
+        epoch=ctx.config.epoch, progress=progress,
+    )
+    ctx.iso_written = temporary
+    ctx.outputs["iso"] = {"file": ctx.config.iso_out.name, "size": temporary.stat().st_size,
+                          "sha256": ctx.iso_sha256}
+
+
+def check_output_iso(ctx: BuildContext) -> None:
+    """Re-read what was written: it must open and carry the kickstart and the boot menus."""
+    with IsoImage(ctx.iso_written) as written:
+        for path in (KICKSTART_PATH, PAYLOAD_PATH):
+            if path not in written.files():
+                raise BuildError(f"the written ISO lacks {path}; this is a bug in build-appliance")
+        kickstart = json.loads(written.read(KICKSTART_PATH))
+        for entry in kickstart.get("additional_files", []):
+            for source in entry:
+                if source.startswith("/mnt/media/") and source[len("/mnt/media"):] not in written.files():
+                    raise BuildError(f"kickstart names {source}, which is not on the ISO; this is a bug")
+
+
+def publish(ctx: BuildContext) -> None:
+    """Rename complete outputs to their final names."""
+    if ctx.config.formats in ("iso", "both"):
+        os.replace(ctx.iso_written, ctx.config.iso_out)
+        ctx.partials.remove(ctx.iso_written)
+        ctx.iso_written = ctx.config.iso_out
+
+
+def write_build_info(ctx: BuildContext, base_hash: threading.Thread) -> None:
+    base_hash.join()
+    if "error" in base_hash.result:
+        raise InvalidInput(f"{ctx.config.iso_path}: read failed while hashing ({base_hash.result['error']})")
+    info = {
+        "tool": "build-appliance",
+        "tool_version": __version__,
+        "source_date_epoch": ctx.config.epoch,
+        "base_iso": {
+            "file": ctx.config.iso_path.name,
+            "sha256": base_hash.result["sha256"],
+            "photon_release": ctx.detected.release,
+            "installer": ctx.detected.installer,
+            "flavor": ctx.detected.flavor,
+            "volume_label": ctx.detected.volume_label,
+        },
+        "profile": {
+            "file": str(ctx.config.profile_path) if ctx.config.profile_path else "(embedded default)",
+            "sha256": profile_digest(ctx.config.profile),
+        },
+        "rpms_added": ctx.rpms_added,
+        "outputs": [ctx.outputs[kind] for kind in ("iso", "ova") if kind in ctx.outputs],
+    }
+    temporary = ctx.config.info_out.with_name(".build-info.json.partial")
+    temporary.write_text(json.dumps(info, indent=2) + "\n")
+    os.replace(temporary, ctx.config.info_out)
+
+
+def build(config: BuildConfig, *, progress: Progress | None = None, log: Callable[[str], None] | None = None) -> dict:
+    """Build the appliance outputs; returns the outputs as recorded in build-info.json."""
+    ctx = BuildContext(config, progress or (lambda *_: None), log or (lambda _message: None))
+    _prepare_out_dir(config.out_dir)
+    try:
+        with step(ctx, "checking the profile"):
+            check_settings(ctx)
+        with step(ctx, "reading the input ISO"):
+            open_input(ctx)
+        base_hash = start_base_hash(ctx)
+        with step(ctx, "checking that every package resolves"):
+            check_packages(ctx)
+        with step(ctx, "adding RPMs"):
+            add_rpms(ctx)
+        with step(ctx, "adding the kickstart and payload"):
+            add_payload(ctx)
+        with step(ctx, "editing the boot menus"):
+            edit_boot_menus(ctx)
+        with step(ctx, "writing the ISO"):
+            write_iso(ctx)
+            check_output_iso(ctx)
+        if config.formats in ("ova", "both"):
+            from .ovabuild import write_appliance_ova
+
+            with step(ctx, "writing the OVA"):
+                write_appliance_ova(ctx)
+        publish(ctx)
+        with step(ctx, "writing build-info.json"):
+            write_build_info(ctx, base_hash)
+        return ctx.outputs
+    except OSError as exc:
+        raise _os_error(exc, config)
+    finally:
+        if ctx.image is not None:
+            ctx.image.close()
+        for partial in ctx.partials:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"--out {out_dir}: cannot create the directory ({exc.strerror})")
+    if not os.access(out_dir, os.W_OK):
+        raise InvalidInput(f"--out {out_dir}: not writable; choose another directory")
+
+
+def _os_error(exc: OSError, config: BuildConfig) -> BuildError:
+    import errno
+
+    if exc.errno == errno.ENOSPC:
+        return InvalidInput(f"no space left on the device of {config.out_dir}; free space or choose another --out")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return InvalidInput(f"permission denied: {exc.filename or config.out_dir}")
+    return InvalidInput(f"{exc.filename or 'I/O'}: {exc.strerror or exc}")
+
+
+def hash_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
