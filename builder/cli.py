@@ -44,6 +44,9 @@ class ApplianceGroup(click.Group):
             raise
         except KeyboardInterrupt:
             raise click.exceptions.Abort()
+        except BrokenPipeError:  # output piped into `head`: not an error
+            sys.stderr.close()
+            raise click.exceptions.Exit(0)
         except Exception as exc:  # a bug: say so in one line unless debugging
             if ctx.params.get("debug"):
                 raise
@@ -318,6 +321,70 @@ def build(iso_path, profile_path, out_dir, formats, rpm_dirs, quiet):
     for output in outputs.values():
         click.echo(str(out_dir / output["file"]))
     click.echo(str(config.info_out))
+
+
+@cli.command("inspect")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+def inspect_command(path, as_json):
+    """Show what is inside an appliance OVA or ISO (or a stock Photon ISO).
+
+    For an OVA the manifest is verified against the members' bytes, the
+    descriptor's hardware and property form are listed, and the installer
+    ISO inside is opened in place. Exits 1 when a problem is found.
+
+    \b
+    Example:
+      build-appliance inspect dist/photon-lb-1.0.0.ova
+      build-appliance inspect --json dist/photon-lb-1.0.0.iso
+    """
+    from .inspect import inspect_path
+
+    report = inspect_path(path)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _print_report(report)
+    problems = report.get("problems") or []
+    if problems:
+        raise ReportedError(problems)
+
+
+def _print_report(report, indent=""):
+    if report["type"] == "ova":
+        click.echo("%sOVA %s (%d bytes), manifest %s" % (
+            indent, report["file"], report["size"], "verified" if report["manifest_verified"] else "NOT verified"))
+        for member in report["members"]:
+            click.echo("%s  %-40s %12d  %s" % (indent, member["name"], member["size"], member["sha256"] or "-"))
+        descriptor = report["descriptor"]
+        for key in ("product", "version", "hardware", "disk", "transport"):
+            if key in descriptor:
+                click.echo("%s  %s: %s" % (indent, key, json.dumps(descriptor[key])))
+        properties = descriptor.get("properties") or []
+        click.echo("%s  property form: %d properties" % (indent, len(properties)))
+        for prop in properties:
+            click.echo("%s    %-28s %s" % (indent, prop.get("key"), prop.get("label")))
+        if "iso" in report:
+            _print_report(report["iso"], indent + "  ")
+        return
+    click.echo("%sISO %s (%d bytes): Photon OS %s %s, installer %s, label %s" % (
+        indent, report["file"], report["size"], report["photon_release"], report["flavor"],
+        report["installer"], report["volume_label"]))
+    for entry in report["boot"]:
+        click.echo("%s  boot %-5s %s" % (indent, entry["platform"], entry["image"]))
+    if report.get("appliance") is None:
+        for note in report.get("notes", []):
+            click.echo("%s  %s" % (indent, note))
+        return
+    kickstart = report["kickstart"]
+    click.echo("%s  kickstart: disk %s, kernel %s, root %s, %d packages" % (
+        indent, kickstart["disk"], kickstart["linux_flavor"], kickstart["root_password"], len(kickstart["packages"])))
+    appliance = report["appliance"]
+    release = appliance.get("release") or {}
+    click.echo("%s  appliance: %s %s (builder %s)" % (
+        indent, release.get("appliance"), release.get("version"), release.get("builder_version")))
+    for item in appliance["files"]:
+        click.echo("%s    %-58s %6d  %s" % (indent, item["path"], item["size"], item["sha256"][:16]))
 
 
 def main(argv=None):

@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import re
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,7 @@ class NewFile:
 
     path: str
     source: bytes | Path
-    mode: int = 0o100444
+    mode: int | None = None  # None: the replaced file's mode, or read-only for a new one
 
     @property
     def size(self) -> int:
@@ -75,25 +76,35 @@ class NewSymlink:
 class IsoImage:
     """A read-only view of an ISO, for detection, inspection and remastering."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, fileobj: BinaryIO | None = None):
+        """Open the ISO at `path`, or read it from `fileobj` (a seekable view, e.g. inside an OVA)."""
         self.path = Path(path)
-        try:
-            self._fp = open(self.path, "rb")
-        except FileNotFoundError:
-            raise InvalidInput(f"{self.path}: no such file; pass the path of a Photon OS installer ISO")
-        except IsADirectoryError:
-            raise InvalidInput(f"{self.path} is a directory; pass the path of a Photon OS installer ISO")
-        except OSError as exc:
-            raise InvalidInput(f"{self.path}: cannot be read ({exc.strerror})")
+        if fileobj is not None:
+            self._fp = fileobj
+        else:
+            try:
+                self._fp = open(self.path, "rb")
+            except FileNotFoundError:
+                raise InvalidInput(f"{self.path}: no such file; pass the path of a Photon OS installer ISO")
+            except IsADirectoryError:
+                raise InvalidInput(f"{self.path} is a directory; pass the path of a Photon OS installer ISO")
+            except OSError as exc:
+                raise InvalidInput(f"{self.path}: cannot be read ({exc.strerror})")
         self._iso = pycdlib.PyCdlib()
         try:
+            _check_volume_size(self._fp, self.path)
+        except InvalidArtifact:
+            self._fp.close()
+            raise
+        try:
             self._iso.open_fp(self._fp)
-        except PyCdlibException as exc:
+        except (PyCdlibException, struct.error, ValueError, IndexError, EOFError) as exc:
             self._fp.close()
             raise InvalidArtifact(f"{self.path} is not a readable ISO 9660 image ({exc})")
         except OSError as exc:
             self._fp.close()
             raise InvalidInput(f"{self.path}: cannot be read ({exc.strerror or exc})")
+
         if not self._iso.has_rock_ridge():
             self.close()
             raise InvalidArtifact(
@@ -114,7 +125,7 @@ class IsoImage:
 
     @property
     def size(self) -> int:
-        return os.fstat(self._fp.fileno()).st_size
+        return self._fp.seek(0, os.SEEK_END)
 
     @property
     def volume_label(self) -> str:
@@ -201,6 +212,21 @@ class IsoImage:
 
     def has_isohybrid(self) -> bool:
         return self._iso.isohybrid_mbr is not None
+
+
+def _check_volume_size(fp: BinaryIO, path: Path) -> None:
+    """Refuse a truncated image up front: its PVD (ECMA-119 8.4) says how long it must be."""
+    size = fp.seek(0, os.SEEK_END)
+    fp.seek(16 * SECTOR)
+    pvd = fp.read(SECTOR)
+    if len(pvd) < SECTOR or pvd[0] != 1 or pvd[1:6] != b"CD001":
+        return  # not ISO 9660 at all: pycdlib says so in its own words
+    declared = struct.unpack_from("<I", pvd, 80)[0] * struct.unpack_from("<H", pvd, 128)[0]
+    if size < declared:
+        raise InvalidArtifact(
+            f"{path} is truncated: {size} bytes, but its volume descriptor says {declared}; "
+            "download it again and check its checksum"
+        )
 
 
 def remaster(
@@ -366,6 +392,8 @@ def _remove(iso, image: IsoImage, path: str) -> None:
 
 
 def _replace(iso, image: IsoImage, new: NewFile, handles: list) -> None:
+    previous = image.files().get(new.path)
+    mode = new.mode or (previous.mode if previous is not None and previous.symlink_target is None else 0o100444)
     _remove(iso, image, new.path)
     parent, name = new.path.rsplit("/", 1)
     parent_iso = _ensure_dir(iso, image, parent or "/")
@@ -379,7 +407,7 @@ def _replace(iso, image: IsoImage, new: NewFile, handles: list) -> None:
             raise InvalidInput(f"{new.source}: cannot be read ({exc.strerror}); check the file and its permissions")
     handles.append(fp)
     try:
-        iso.add_fp(fp, new.size, iso_path=_join(parent_iso, iso_name) + ";1", rr_name=name, file_mode=new.mode)
+        iso.add_fp(fp, new.size, iso_path=_join(parent_iso, iso_name) + ";1", rr_name=name, file_mode=mode)
     except PyCdlibException as exc:
         raise InternalError(f"cannot add {new.path} to the image: {exc}")
     image._files = None

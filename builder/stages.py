@@ -44,8 +44,7 @@ class BuildConfig:
 
     @property
     def base_name(self) -> str:
-        appliance = self.profile.appliance
-        return f"{appliance['name']}-{appliance['version']}"
+        return f"{self.profile.name}-{self.profile.version}"
 
     @property
     def iso_out(self) -> Path:
@@ -83,9 +82,8 @@ class BuildContext:
 @contextlib.contextmanager
 def step(ctx: BuildContext, title: str):
     started = time.monotonic()
-    ctx.log(f"{title} ...")
     yield
-    ctx.log(f"{title}: done in {time.monotonic() - started:.1f} s")
+    ctx.log(f"{title}: {time.monotonic() - started:.1f} s")
 
 
 def check_settings(ctx: BuildContext) -> None:
@@ -124,7 +122,7 @@ def check_packages(ctx: BuildContext) -> None:
         )
         raise InvalidInput(
             f"the ISO's repository lacks {len(missing)} package(s) the appliance needs: "
-            + "; ".join(lines[:20]) + ("; ..." if len(lines) > 20 else "") + f". {hint}"
+            + "; ".join(lines[:20]) + ("; ..." if len(lines) > 20 else "") + f". To fix: {hint}"
         )
 
 
@@ -187,15 +185,15 @@ def add_payload(ctx: BuildContext) -> None:
     """The kickstart and the payload it copies onto the installed system."""
     profile = ctx.config.profile
     facts = {
-        "appliance": profile.appliance["name"],
-        "version": profile.appliance["version"],
+        "appliance": profile.name,
+        "version": profile.version,
         "photon_release": ctx.detected.release,
         "profile_sha256": profile_digest(profile),
     }
     tar = payload_tar(payload_files(profile, release_facts=facts), mtime=ctx.config.epoch)
     ctx.new_files.append(NewFile(PAYLOAD_PATH, tar))
     kickstart = build_kickstart(
-        ctx.photon, hostname=profile.appliance["name"], payload_on_media=PAYLOAD_PATH, payload_target=PAYLOAD_TARGET
+        ctx.photon, hostname=profile.name, payload_on_media=PAYLOAD_PATH, payload_target=PAYLOAD_TARGET
     )
     check_kickstart(kickstart, ctx.detected.installer)
     ctx.new_files.append(NewFile(KICKSTART_PATH, kickstart_json(kickstart)))
@@ -203,8 +201,8 @@ def add_payload(ctx: BuildContext) -> None:
 
 def edit_boot_menus(ctx: BuildContext) -> None:
     image, found = ctx.image, ctx.detected
-    appliance = ctx.config.profile.appliance
-    title = f"Install {appliance['name']} {appliance['version']} (unattended, erases {ctx.photon.disk})"
+    profile = ctx.config.profile
+    title = f"Install {profile.name} {profile.version} (unattended, erases {ctx.photon.disk})"
     arguments = bootconfig.kernel_arguments(KICKSTART_PATH)
     if found.bios_loader == "isolinux":
         config = _text(image, isodetect.ISOLINUX_CFG)

@@ -1,0 +1,192 @@
+"""`build-appliance build --format iso` end to end on Photon-like fixture ISOs, read back by independent tools."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pycdlib
+import pytest
+
+from builder import isodetect, kickstart
+from builder.iso import IsoImage
+
+from . import fixtures
+from .conftest import require
+
+CLI = [sys.executable, "-c", "from builder.cli import main; main()"]
+
+
+def run_cli(*args, env=None):
+    return subprocess.run(CLI + [str(arg) for arg in args], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, **(env or {})))
+
+
+def build(iso, out, *extra):
+    result = run_cli("build", "--iso", iso, "--out", out, "--format", "iso", *extra)
+    assert result.returncode == 0, result.stderr
+    return out / "photon-lb-1.0.0.iso"
+
+
+def assert_clean_failure(result, out, *phrases, code=1):
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(error_lines) == 1, result.stderr
+    for phrase in phrases:
+        assert phrase in error_lines[0], error_lines[0]
+    leftovers = sorted(path.name for path in out.iterdir()) if out.exists() else []
+    assert leftovers == [], leftovers
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory, full_iso):
+    return build(full_iso, tmp_path_factory.mktemp("built"))
+
+
+def test_detects_release_installer_and_boot_loaders(full_iso, minimal_iso):
+    with IsoImage(full_iso) as image:
+        found = isodetect.detect(image)
+    assert (found.release, found.installer, found.bios_loader, found.uefi) == ("5.0", "2.7", "isolinux", True)
+    with IsoImage(minimal_iso) as image:
+        found = isodetect.detect(image)
+    # no photon-os-installer RPM on this one: the version comes from the initrd
+    assert (found.release, found.installer) == ("4.0", "2.0")
+
+
+def test_photon_3_is_recognised_and_an_iso_without_rpms_refused(tmp_path):
+    require("rpmbuild")
+    from tests.repo.rpmfixtures import build_rpm
+
+    rpm = build_rpm(tmp_path, "photon-release", version="3.0", release="1.ph3", arch="noarch")
+    iso = fixtures.make_photon_iso(tmp_path / "p3", release="3.0", rpms=[rpm])
+    with IsoImage(iso) as image:
+        assert isodetect.detect(image).installer == "3.0"
+    bare = fixtures.make_photon_iso(tmp_path / "bare", release="5.0")
+    with IsoImage(bare) as image, pytest.raises(Exception, match="cannot tell the Photon release"):
+        isodetect.detect(image)
+
+
+def test_el_torito_entries_label_and_rock_ridge_survive(built, full_iso):
+    require("xorriso")
+    report = subprocess.run(["xorriso", "-indev", str(built), "-report_el_torito", "plain"],
+                            capture_output=True, text=True, check=True).stdout
+    assert "El Torito img path :   1  /isolinux/isolinux.bin" in report
+    assert "El Torito img opts :   1  boot-info-table" in report
+    assert "El Torito img path :   2  /boot/grub2/efiboot.img" in report
+    assert " UEFI " in report and " BIOS " in report
+    with IsoImage(built) as out, IsoImage(full_iso) as stock:
+        assert out.volume_label == stock.volume_label == "PHOTON_20250101"
+        files = out.files()
+        stock_files = stock.files()
+        # every stock file is still there, with its Rock Ridge mode; the repodata symlink too
+        for path, entry in stock_files.items():
+            assert path in files, path
+            assert files[path].mode == entry.mode, path
+        link = files["/RPMS/repodata/primary.xml.gz"]
+        assert link.symlink_target == stock_files["/RPMS/repodata/primary.xml.gz"].symlink_target
+        assert out.read("/boot/grub2/efiboot.img") == stock.read("/boot/grub2/efiboot.img")
+    # pycdlib re-reads it on its own
+    check = pycdlib.PyCdlib()
+    check.open(str(built))
+    check.close()
+
+
+def test_kickstart_is_valid_json_with_known_keys_and_existing_paths(built):
+    with IsoImage(built) as image:
+        data = json.loads(image.read("/appliance/ks.json"))
+        files = image.files()
+        menu = image.read("/isolinux/menu.cfg").decode()
+        grub = image.read("/boot/grub2/grub.cfg").decode()
+    assert set(data) <= kickstart.known_keys("2.7")
+    for entry in data["additional_files"]:
+        for source in entry:
+            assert source.startswith("/mnt/media/") and source[len("/mnt/media"):] in files
+    assert "ks=cdrom:/appliance/ks.json" in menu and "ks=cdrom:/appliance/ks.json" in grub
+
+
+def test_two_builds_are_byte_identical_and_build_info_tells_the_truth(built, full_iso, tmp_path):
+    again = build(full_iso, tmp_path)
+    assert hashlib.sha256(again.read_bytes()).digest() == hashlib.sha256(built.read_bytes()).digest()
+    info = json.loads((tmp_path / "build-info.json").read_text())
+    assert info["base_iso"]["sha256"] == hashlib.sha256(full_iso.read_bytes()).hexdigest()
+    assert info["base_iso"]["photon_release"] == "5.0"
+    assert info["outputs"] == [{"file": again.name, "size": again.stat().st_size,
+                                "sha256": hashlib.sha256(again.read_bytes()).hexdigest()}]
+    assert info["rpms_added"] == []
+    assert len(info["profile"]["sha256"]) == 64
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["build-info.json", again.name]
+
+
+def test_minimal_iso_names_what_it_lacks(minimal_iso, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("build", "--iso", minimal_iso, "--out", out, "--format", "iso")
+    assert_clean_failure(result, out, "haproxy", "keepalived", "--rpm-dir")
+
+
+def test_rpm_dir_completes_a_minimal_iso(minimal_iso, lb_rpm_dir, tmp_path):
+    require("dnf")
+    iso = build(minimal_iso, tmp_path, "--rpm-dir", lb_rpm_dir)
+    info = json.loads((tmp_path / "build-info.json").read_text())
+    assert sorted(item["file"].rsplit("/", 1)[1] for item in info["rpms_added"]) == sorted(
+        path.name for path in lb_rpm_dir.iterdir())
+    # a real resolver reads the regenerated repository off the ISO
+    repo = tmp_path / "repo"
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", "/RPMS", str(repo)],
+                   check=True, capture_output=True)
+    result = subprocess.run(
+        ["dnf", "-q", "--disablerepo=*", f"--repofrompath=iso,file://{repo}", "--enablerepo=iso",
+         "--setopt=reposdir=/dev/null", f"--setopt=cachedir={tmp_path / 'cache'}", "--nogpgcheck",
+         f"--installroot={tmp_path / 'root'}", "--releasever=4.0", "repoquery", "--requires", "--resolve",
+         "keepalived"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "net-snmp" in result.stdout and "libnl" in result.stdout
+
+
+def test_incomplete_rpm_dir_names_the_missing_capability(minimal_iso, lb_rpm_dir, tmp_path):
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for rpm in lb_rpm_dir.iterdir():
+        if not rpm.name.startswith("perl-"):
+            (partial / rpm.name).write_bytes(rpm.read_bytes())
+    out = tmp_path / "out"
+    result = run_cli("build", "--iso", minimal_iso, "--out", out, "--format", "iso", "--rpm-dir", partial)
+    assert_clean_failure(result, out, "perl(Carp)", "net-snmp")
+
+
+def test_not_photon_not_iso_missing_and_truncated_inputs_fail_cleanly(tmp_path, full_iso):
+    require("xorriso")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "README.TXT").write_text("hello\n")
+    other = tmp_path / "debian.iso"
+    subprocess.run(["xorriso", "-as", "mkisofs", "-R", "-o", str(other), str(tree)], check=True, capture_output=True)
+    out = tmp_path / "out"
+    assert_clean_failure(run_cli("build", "--iso", other, "--out", out), out, "not a Photon OS installer ISO")
+    text = tmp_path / "notes.iso"
+    text.write_text("not an image\n" * 100)
+    assert_clean_failure(run_cli("build", "--iso", text, "--out", out), out, "not a readable ISO 9660 image")
+    assert_clean_failure(run_cli("build", "--iso", tmp_path / "nope.iso", "--out", out), out, "no such file")
+    # a flag problem: click's usage error, exit 2
+    assert_clean_failure(run_cli("build", "--iso", tree, "--out", out), out, "is a directory", code=2)
+    truncated = tmp_path / "truncated.iso"
+    with open(full_iso, "rb") as source:
+        truncated.write_bytes(source.read(2 * 1024 * 1024))
+    result = run_cli("build", "--iso", truncated, "--out", out)
+    assert_clean_failure(result, out, "is truncated", "download it again")
+
+
+def test_full_disk_leaves_no_partial_output(full_iso, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    out = tmp_path / "small"
+    out.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(out)], check=True)
+    try:
+        result = run_cli("build", "--iso", full_iso, "--out", out, "--format", "iso")
+        assert_clean_failure(result, out, "no space left")
+    finally:
+        subprocess.run(["umount", str(out)], check=True)
