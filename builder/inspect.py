@@ -1,0 +1,176 @@
+"""What is inside an appliance ISO or OVA, for users and support: `build-appliance inspect`.
+
+Everything is read, nothing is trusted: the OVA's manifest is re-verified,
+the ISO inside it is opened in place (no extraction), and the property form
+comes from the descriptor and from the profile baked into the ISO.
+"""
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import InvalidArtifact, InvalidInput
+from .iso import IsoImage
+from .isodetect import detect
+from .payload import PROFILE_PATH, RELEASE_PATH
+from .stages import KICKSTART_PATH, PAYLOAD_PATH
+
+
+def inspect_path(path: Path) -> dict:
+    """A report for an .iso or .ova file."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInput(f"{path}: no such file")
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a directory; pass an .iso or .ova file")
+    with open(path, "rb") as fp:
+        head = fp.read(512)
+    if path.suffix.lower() == ".ova" or _looks_like_tar(head):
+        return inspect_ova(path)
+    return inspect_iso(path)
+
+
+def _looks_like_tar(block: bytes) -> bool:
+    return len(block) == 512 and block[257:262] == b"ustar"
+
+
+def inspect_iso(path: Path, fileobj: BinaryIO | None = None) -> dict:
+    with IsoImage(path, fileobj) as image:
+        return _iso_report(image)
+
+
+def _iso_report(image: IsoImage) -> dict:
+    found = detect(image)
+    report = {
+        "type": "iso",
+        "file": image.path.name,
+        "size": image.size,
+        "volume_label": found.volume_label,
+        "photon_release": found.release,
+        "installer": found.installer,
+        "flavor": found.flavor,
+        "rpms": found.rpm_count,
+        "boot": [{"platform": entry.platform, "image": entry.path, "boot_info_table": entry.boot_info_table}
+                 for entry in image.boot_entries()],
+    }
+    files = image.files()
+    if KICKSTART_PATH not in files:
+        report["appliance"] = None
+        report["notes"] = ["no appliance kickstart: this is a stock Photon ISO"]
+        return report
+    kickstart_bytes = image.read(KICKSTART_PATH)
+    try:
+        kickstart = json.loads(kickstart_bytes)
+    except ValueError as exc:
+        raise InvalidArtifact(f"{KICKSTART_PATH} on the ISO is not valid JSON ({exc})")
+    report["kickstart"] = {
+        "sha256": hashlib.sha256(kickstart_bytes).hexdigest(),
+        "disk": kickstart.get("disk"),
+        "linux_flavor": kickstart.get("linux_flavor"),
+        "packages": kickstart.get("packages"),
+        "root_password": "locked" if kickstart.get("password", {}).get("text") == "*" else "set (hash)",
+        "keys": sorted(kickstart),
+    }
+    report["appliance"] = _payload_report(image) if PAYLOAD_PATH in files else None
+    return report
+
+
+def _payload_report(image: IsoImage) -> dict:
+    data = image.read(PAYLOAD_PATH)
+    files = []
+    profile = release = None
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar.getmembers():
+            if not member.isfile():
+                continue
+            content = tar.extractfile(member).read()
+            files.append({"path": "/" + member.name, "size": member.size, "mode": oct(member.mode),
+                          "sha256": hashlib.sha256(content).hexdigest()})
+            if member.name == PROFILE_PATH:
+                profile = json.loads(content)
+            elif member.name == RELEASE_PATH:
+                release = json.loads(content)
+    report = {"payload_sha256": hashlib.sha256(data).hexdigest(), "release": release, "files": files}
+    if profile is not None:
+        from appliance_agent.form import form_for
+        from appliance_agent.profile import Profile
+
+        report["properties"] = [prop.to_dict() for prop in form_for(Profile.from_dict(profile))]
+    return report
+
+
+class FileView(io.RawIOBase):
+    """A read-only, seekable window [offset, offset + size) of a file: an OVA member read in place."""
+
+    def __init__(self, fp: BinaryIO, offset: int, size: int):
+        self._fp, self._offset, self._size, self._pos = fp, offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        count = max(0, min(len(buffer), self._size - self._pos))
+        if count == 0:
+            return 0
+        self._fp.seek(self._offset + self._pos)
+        data = self._fp.read(count)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def inspect_ova(path: Path) -> dict:
+    from .ova import read_ova, verify_ova
+    from .ovf import read_descriptor
+
+    contents = read_ova(path)
+    problems = verify_ova(path)
+    summary = read_descriptor(contents.descriptor)
+    report = {
+        "type": "ova",
+        "file": path.name,
+        "size": path.stat().st_size,
+        "members": [{"name": member.name, "size": member.size, "sha256": contents.manifest.get(member.name)}
+                    for member in contents.members],
+        "manifest_verified": not problems,
+        "problems": problems,
+        "descriptor": _plain(summary),
+    }
+    iso_member = next((member for member in contents.members if member.name.endswith(".iso")), None)
+    if iso_member is not None:
+        with open(path, "rb") as fp:
+            try:
+                report["iso"] = inspect_iso(Path(iso_member.name), FileView(fp, iso_member.offset, iso_member.size))
+            except InvalidArtifact as exc:
+                report["problems"].append(f"{iso_member.name}: {exc}")
+    return report
+
+
+def _plain(value):
+    """Dataclasses and tuples as JSON-friendly data."""
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(value):
+        return _plain(asdict(value))
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    return value

@@ -1,0 +1,268 @@
+"""OVA packaging: a plain tar with the descriptor first, then the manifest, then the files.
+
+DSP0243 (../shared/reference/ovf.md section 1): USTAR, the .ovf first, the
+.mf right after it (or at the end), then the files in References order; no
+directories; vSphere refuses PAX headers. Members over 8 GiB need GNU's
+base-256 size field, the only GNU extension written here.
+
+Each file's bytes are written once: its digest is computed while it is
+copied, the manifest member is reserved with its final length (digests
+are fixed-length) and filled in afterwards.
+"""
+
+import contextlib
+import hashlib
+import os
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from .errors import InternalError, InvalidArtifact
+
+BLOCK = 512
+COPY_BLOCK = 1024 * 1024
+USTAR_MAX = 8**11 - 1
+MANIFEST_LINE = re.compile(r"^SHA256\((?P<name>[^)]+)\)= (?P<digest>[0-9a-f]{64})$")
+
+
+@dataclass(frozen=True)
+class OvaMember:
+    """A file of the package: `write(out)` must write exactly `size` bytes.
+
+    `sha256`, when the caller already knows it (it hashed the file as it
+    made it), lets the manifest be written up front: the OVA is then
+    written strictly front to back and hashed as a whole on the way.
+    """
+
+    name: str
+    size: int
+    write: Callable[[BinaryIO], None]
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class OvaWritten:
+    digests: dict[str, str]  # member name -> SHA-256, as in the manifest
+    sha256: str | None  # of the .ova itself, when it was written front to back
+
+
+def _header(name: str, size: int, mtime: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = mtime
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    kind = tarfile.USTAR_FORMAT if size <= USTAR_MAX else tarfile.GNU_FORMAT
+    header = info.tobuf(format=kind, encoding="ascii", errors="strict")
+    if len(header) != BLOCK:
+        raise InternalError(f"tar header for {name} is not one block (name too long?)")
+    return header
+
+
+class _HashingWriter:
+    def __init__(self, out: BinaryIO, progress, hashing: bool = True):
+        self.out, self.digest, self.count, self.progress = out, hashlib.sha256(), 0, progress
+        self.hashing = hashing
+
+    def write(self, data) -> int:
+        if self.hashing:
+            self.digest.update(data)
+        self.out.write(data)
+        self.count += len(data)
+        if self.progress:
+            self.progress(len(data))
+        return len(data)
+
+
+def manifest_text(digests: dict[str, str]) -> bytes:
+    return "".join(f"SHA256({name})= {digest}\n" for name, digest in digests.items()).encode("ascii")
+
+
+def write_ova(
+    path: Path,
+    descriptor_name: str,
+    descriptor: bytes,
+    files: list[OvaMember],
+    *,
+    mtime: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> OvaWritten:
+    """Write the OVA at `path` (via `<path>.partial`, removed on failure)."""
+    path = Path(path)
+    names = [descriptor_name] + [member.name for member in files]
+    if len(set(names)) != len(names) or any("/" in name or not name.isascii() for name in names):
+        raise InternalError(f"OVA member names must be unique plain ASCII file names: {names}")
+    manifest_name = descriptor_name.rsplit(".", 1)[0] + ".mf"
+    digests = {descriptor_name: hashlib.sha256(descriptor).hexdigest()}
+    known = all(member.sha256 for member in files)
+    if known:
+        digests.update((member.name, member.sha256) for member in files)
+    manifest = manifest_text(digests if known else {name: "0" * 64 for name in names})
+    total = sum(member.size for member in files)
+    done = [0]
+
+    def advance(count):
+        done[0] += count
+        if progress:
+            progress(done[0], total)
+
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open(partial, "wb") as raw:
+            out = _HashingWriter(raw, None)
+            _write_member(out, descriptor_name, descriptor, mtime)
+            manifest_at = raw.tell()
+            _write_member(out, manifest_name, manifest, mtime)
+            for member in files:
+                out.write(_header(member.name, member.size, mtime))
+                writer = _HashingWriter(out, advance, hashing=not known)
+                member.write(writer)
+                if writer.count != member.size:
+                    raise InternalError(f"{member.name}: wrote {writer.count} bytes, declared {member.size}")
+                out.write(bytes(-member.size % BLOCK))
+                if not known:
+                    digests[member.name] = writer.digest.hexdigest()
+            out.write(bytes(2 * BLOCK))  # end of archive
+            if not known:
+                final = manifest_text(digests)
+                if len(final) != len(manifest):
+                    raise InternalError("the manifest changed length")
+                raw.seek(manifest_at + BLOCK)
+                raw.write(final)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+    return OvaWritten(digests, out.digest.hexdigest() if known else None)
+
+
+def _write_member(out: BinaryIO, name: str, data: bytes, mtime: int) -> None:
+    out.write(_header(name, len(data), mtime))
+    out.write(data)
+    out.write(bytes(-len(data) % BLOCK))
+
+
+@dataclass(frozen=True)
+class OvaEntry:
+    name: str
+    size: int
+    offset: int  # of the data, in the .ova
+    format: str  # "ustar", "gnu", or what else was found
+
+
+@dataclass(frozen=True)
+class OvaContents:
+    members: tuple[OvaEntry, ...]
+    descriptor: bytes
+    manifest: dict[str, str]
+    manifest_problems: tuple[str, ...] = ()
+
+
+def read_ova(path: Path) -> OvaContents:
+    """Members in order, the descriptor and the manifest (nothing verified yet)."""
+    path = Path(path)
+    entries = []
+    try:
+        with tarfile.open(path, mode="r:") as tar, open(path, "rb") as raw:
+            for info in tar:
+                raw.seek(info.offset)
+                block = raw.read(BLOCK)
+                magic = block[257:265]
+                kind = "ustar" if magic == b"ustar\x0000" else "gnu" if magic == b"ustar  \x00" else "other"
+                if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE) or info.pax_headers:
+                    kind = "pax"
+                entries.append((OvaEntry(info.name, info.size, info.offset_data, kind), info))
+            if not entries:
+                raise InvalidArtifact(f"{path.name}: an empty archive, not an OVA")
+            descriptor_entry = next((entry for entry, _info in entries if entry.name.endswith(".ovf")), None)
+            if descriptor_entry is None:
+                raise InvalidArtifact(f"{path.name}: no .ovf descriptor in the archive")
+            descriptor = tar.extractfile(next(info for entry, info in entries if entry is descriptor_entry)).read()
+            manifest_pair = next(((entry, info) for entry, info in entries if entry.name.endswith(".mf")), None)
+            manifest, problems = ({}, ())
+            if manifest_pair is not None:
+                manifest, problems = parse_manifest(tar.extractfile(manifest_pair[1]).read())
+    except tarfile.TarError as exc:
+        raise InvalidArtifact(f"{path.name} is not a readable tar archive ({exc})")
+    except OSError as exc:
+        raise InvalidArtifact(f"{path}: cannot be read ({exc.strerror or exc})")
+    return OvaContents(tuple(entry for entry, _info in entries), descriptor, manifest, problems)
+
+
+def parse_manifest(data: bytes) -> tuple[dict[str, str], tuple[str, ...]]:
+    digests, problems = {}, []
+    for number, line in enumerate(data.decode("ascii", "replace").split("\n"), 1):
+        if not line:
+            continue
+        match = MANIFEST_LINE.match(line)
+        if match is None:
+            problems.append(f"manifest line {number} is not 'SHA256(name)= hex': {line[:80]!r}")
+        else:
+            digests[match.group("name")] = match.group("digest")
+    return digests, tuple(problems)
+
+
+def verify_ova(path: Path, references: list[str] | None = None) -> list[str]:
+    """Every problem found: member order and format, manifest coverage, digests (recomputed)."""
+    contents = read_ova(path)
+    problems = list(contents.manifest_problems)
+    names = [entry.name for entry in contents.members]
+    if not names[0].endswith(".ovf"):
+        problems.append(f"the first member is {names[0]}, not the .ovf descriptor")
+    if len(names) > 1 and not names[1].endswith(".mf") and not names[-1].endswith(".mf"):
+        problems.append("the manifest (.mf) is neither right after the descriptor nor at the end")
+    for entry in contents.members:
+        if entry.format not in ("ustar", "gnu"):
+            problems.append(f"{entry.name}: {entry.format} tar header (vSphere accepts USTAR or GNU only)")
+        if "/" in entry.name:
+            problems.append(f"{entry.name}: OVA members must not be in directories")
+    files = [name for name in names if not name.endswith((".mf", ".cert"))]
+    if references is not None:
+        ordered = [name for name in files if not name.endswith(".ovf")]
+        if ordered != list(references):
+            problems.append(f"files are in the order {ordered}, References says {list(references)}")
+    if not any(name.endswith(".mf") for name in names):
+        problems.append("no manifest (.mf) in the OVA")
+        return problems
+    for name in files:
+        if name not in contents.manifest:
+            problems.append(f"{name} is not listed in the manifest")
+    for name in contents.manifest:
+        if name not in names:
+            problems.append(f"the manifest lists {name}, which is not in the OVA")
+    with open(path, "rb") as raw:
+        for entry in contents.members:
+            expected = contents.manifest.get(entry.name)
+            if expected is None:
+                continue
+            if _digest(raw, entry.offset, entry.size) != expected:
+                problems.append(f"{entry.name}: SHA-256 does not match the manifest (the file is corrupt)")
+        raw.seek(0, os.SEEK_END)
+        end = raw.tell()
+        last = contents.members[-1]
+        data_end = last.offset + last.size + (-last.size % BLOCK)
+        raw.seek(data_end)
+        trailer = raw.read(end - data_end) if end - data_end <= 64 * BLOCK else b"x"
+        if trailer.count(0) != len(trailer):
+            problems.append("data after the end of the archive")
+    return problems
+
+
+def _digest(raw: BinaryIO, offset: int, size: int) -> str:
+    digest = hashlib.sha256()
+    raw.seek(offset)
+    remaining = size
+    while remaining > 0:
+        block = raw.read(min(COPY_BLOCK, remaining))
+        if not block:
+            break
+        digest.update(block)
+        remaining -= len(block)
+    return digest.hexdigest()
