@@ -257,9 +257,21 @@ class StageProgress:
     "--iso",
     "iso_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
+    default=None,
     help="Stock Photon OS 3.0, 4.0 or 5.0 installer ISO (full, or minimal plus --rpm-dir).",
 )
+@click.option("--photon", "release", default=None, metavar="RELEASE",
+              help="Instead of --iso: download (or take from the cache) the official ISO of this release.")
+@click.option("--flavor", type=click.Choice(["minimal", "full"]), default="full", show_default=True,
+              help="With --photon: which official ISO.")
+@click.option("--iso-sha256", default=None, metavar="HEX", help="With --photon: the expected SHA-256.")
+@click.option("--iso-sha512", default=None, metavar="HEX", help="With --photon: the expected SHA-512.")
+@click.option("--fetch-missing", is_flag=True,
+              help="Download the RPMs (and dependencies) the ISO lacks from the release's repositories.")
+@click.option("--repo-url", "repo_urls", multiple=True, metavar="URL",
+              help="With --fetch-missing: repositories to read instead of the official ones (repeatable).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Download cache (default: $BUILD_APPLIANCE_CACHE, else $XDG_CACHE_HOME or ~/.cache).")
 @profile_option
 @click.option(
     "--out",
@@ -285,7 +297,10 @@ class StageProgress:
     help="Directory of extra RPMs to add to the ISO's repository (repeatable).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Only print errors and the output paths.")
-def build(iso_path, profile_path, out_dir, formats, rpm_dirs, quiet):
+@click.option("--mirror", default=None, metavar="URL",
+              help="Base URL laid out like https://packages.vmware.com/photon (env BUILD_APPLIANCE_MIRROR).")
+def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo_urls, cache_dir, profile_path,
+          out_dir, formats, rpm_dirs, quiet, mirror):
     """Build the appliance: an unattended-install ISO and an OVA.
 
     The ISO installs Photon with HAProxy, keepalived and the first-boot
@@ -298,10 +313,26 @@ def build(iso_path, profile_path, out_dir, formats, rpm_dirs, quiet):
     Example:
       build-appliance build --iso photon-5.0-dde71ec57.x86_64.iso --out dist/
       build-appliance build --iso photon-minimal-5.0.iso --rpm-dir extra-rpms/ --format iso
+      build-appliance build --photon 5.0 --flavor minimal --iso-sha256 HEX --fetch-missing
     """
     from .profile import load_profile
-    from .stages import BuildConfig
+    from .stages import BuildConfig, FetchOptions
     from .stages import build as run_build
+
+    if (iso_path is None) == (release is None):
+        raise click.UsageError("give exactly one of --iso FILE and --photon RELEASE")
+    if iso_sha256 and iso_sha512:
+        raise click.BadParameter("give one of --iso-sha256 and --iso-sha512", param_hint="--iso-sha512")
+    fetch = FetchOptions(release=release, flavor=flavor, mirror=mirror, repo_urls=tuple(repo_urls),
+                         cache_dir=cache_dir, checksum=("sha256", iso_sha256) if iso_sha256 else
+                         ("sha512", iso_sha512) if iso_sha512 else None)
+    if release is not None:
+        from .download import Checksum
+        from .fetch import fetch_iso
+
+        checksum = Checksum.of(*fetch.checksum, "--iso-" + fetch.checksum[0]) if fetch.checksum else None
+        iso_path = _run_download(quiet, lambda progress, log: fetch_iso(
+            release, flavor, cache_dir, progress, mirror=mirror, checksum=checksum, log=log))
 
     config = BuildConfig(
         iso_path=iso_path,
@@ -311,6 +342,8 @@ def build(iso_path, profile_path, out_dir, formats, rpm_dirs, quiet):
         formats=formats,
         rpm_dirs=tuple(rpm_dirs),
         epoch=source_date_epoch(),
+        fetch_missing=fetch_missing,
+        fetch=fetch,
     )
     progress = StageProgress(enabled=not quiet and sys.stderr.isatty())
     log = (lambda line: None) if quiet else (lambda line: (progress.close(), click.echo(line, err=True)))
@@ -385,6 +418,130 @@ def _print_report(report, indent=""):
         indent, release.get("appliance"), release.get("version"), release.get("builder_version")))
     for item in appliance["files"]:
         click.echo("%s    %-58s %6d  %s" % (indent, item["path"], item["size"], item["sha256"][:16]))
+
+
+# ---------------------------------------------------------------- fetch-iso, fetch-rpms (issue 7)
+# Downloading the official inputs; the work is in builder/fetch.py.
+
+mirror_option = click.option(
+    "--mirror",
+    default=None,
+    metavar="URL",
+    help="Base URL laid out like https://packages.vmware.com/photon (default; env BUILD_APPLIANCE_MIRROR).",
+)
+
+
+class DownloadProgress:
+    """One click progress bar per downloaded file; silent when disabled or the size is unknown."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+        self.bar = None
+        self.label = None
+        self.done = 0
+
+    def __call__(self, label, done, total):
+        if not self.enabled or not total:
+            return
+        if label != self.label:
+            self.close()
+            self.label, self.done = label, 0
+            self.bar = click.progressbar(length=total, label="downloading %s" % label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(max(0, done - self.done))
+        self.done = done
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _run_download(quiet, work):
+    """Run `work(progress, log)` with a progress bar on a terminal and log lines unless quiet."""
+    progress = DownloadProgress(enabled=not quiet and sys.stderr.isatty())
+    log = (lambda line: None) if quiet else (lambda line: (progress.close(), click.echo(line, err=True)))
+    try:
+        return work(progress, log)
+    finally:
+        progress.close()
+
+
+@cli.command("fetch-iso")
+@click.option("--photon", "release", required=True, metavar="RELEASE", help="Photon OS release: 3.0, 4.0 or 5.0.")
+@click.option("--flavor", type=click.Choice(["minimal", "full"]), default="full", show_default=True,
+              help="full has HAProxy and keepalived; minimal needs fetch-rpms (or build --fetch-missing).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Cache directory (default: $BUILD_APPLIANCE_CACHE, else $XDG_CACHE_HOME or ~/.cache).")
+@mirror_option
+@click.option("--iso-url", default=None, metavar="URL", help="Download from here instead of the pinned URL.")
+@click.option("--iso-sha256", default=None, metavar="HEX", help="Expected SHA-256 (from VMware's download page).")
+@click.option("--iso-sha512", default=None, metavar="HEX", help="Expected SHA-512 (from VMware's download page).")
+@click.option("--quiet", "-q", is_flag=True, help="Only print errors and the ISO's path.")
+def fetch_iso_command(release, flavor, cache_dir, mirror, iso_url, iso_sha256, iso_sha512, quiet):
+    """Download the official Photon OS installer ISO, verify it and cache it.
+
+    Prints the path of the verified ISO. A second run answers from the
+    cache without touching the network. An interrupted download resumes
+    where it stopped when run again; nothing unverified is ever kept under
+    the ISO's name.
+
+    \b
+    Example:
+      build-appliance fetch-iso --photon 5.0 --iso-sha512 HEX_FROM_VMWARE_PAGE
+      build-appliance fetch-iso --photon 5.0 --flavor minimal --iso-sha256 HEX --cache-dir /srv/cache
+    """
+    from .download import Checksum
+    from .fetch import fetch_iso
+
+    if iso_sha256 and iso_sha512:
+        raise click.BadParameter("give one of --iso-sha256 and --iso-sha512", param_hint="--iso-sha512")
+    checksum = None
+    if iso_sha256 or iso_sha512:
+        algorithm = "sha256" if iso_sha256 else "sha512"
+        checksum = Checksum.of(algorithm, iso_sha256 or iso_sha512, "--iso-" + algorithm)
+    path = _run_download(quiet, lambda progress, log: fetch_iso(
+        release, flavor, cache_dir, progress, mirror=mirror, iso_url=iso_url, checksum=checksum, log=log))
+    click.echo(str(path))
+
+
+@cli.command("fetch-rpms")
+@click.option("--photon", "release", required=True, metavar="RELEASE", help="Photon OS release: 3.0, 4.0 or 5.0.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for the RPMs (then: build --rpm-dir DIR).")
+@click.option("--iso", "iso_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The ISO the build starts from: what it has is not downloaded.")
+@click.option("--repo-url", "repo_urls", multiple=True, metavar="URL",
+              help="Repository to read instead of the release's official ones (repeatable; http(s) or file).")
+@mirror_option
+@profile_option
+@click.option("--quiet", "-q", is_flag=True, help="Only print errors and the RPMs' paths.")
+@click.argument("packages", nargs=-1)
+def fetch_rpms_command(release, out_dir, iso_path, repo_urls, mirror, profile_path, quiet, packages):
+    """Download the RPMs an ISO lacks for the appliance, with their dependencies.
+
+    PACKAGES default to the profile's [photon] packages. Their Requires
+    closure is resolved against the ISO's own repository and the release's
+    online repositories; only what the ISO lacks is downloaded, each RPM
+    checked against the repository's digest. Prints the RPMs' paths.
+
+    \b
+    Example:
+      build-appliance fetch-rpms --photon 5.0 --iso photon-minimal-5.0.iso --out extra-rpms/
+      build-appliance fetch-rpms --photon 5.0 --out extra/ --repo-url file:///mnt/mirror/photon_updates_5.0_x86_64 haproxy
+    """
+    from .buildconfig import photon_settings
+    from .fetch import fetch_rpms, iso_packages
+    from .profile import load_profile
+
+    wanted = list(packages) or list(photon_settings(load_profile(profile_path)).install_packages)
+    on_iso = iso_packages(iso_path) if iso_path else []
+    if iso_path is None and not quiet:
+        click.echo("no --iso: every package of the closure is downloaded", err=True)
+    paths = _run_download(quiet, lambda progress, log: fetch_rpms(
+        release, wanted, on_iso, out_dir, list(repo_urls) or None, progress, mirror=mirror, log=log))
+    for path in paths:
+        click.echo(str(path))
 
 
 def main(argv=None):

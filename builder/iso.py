@@ -26,6 +26,7 @@ import pycdlib.utils
 from pycdlib.pycdlibexception import PyCdlibException
 
 from . import hybrid
+from .hashing import BackgroundHash
 from .errors import InternalError, InvalidArtifact, InvalidInput
 
 SECTOR = 2048
@@ -270,7 +271,6 @@ def remaster(
             if image.has_isohybrid():
                 hybrid.repair(raw)
                 writer.invalidate()
-            os.fsync(raw.fileno())
         return writer.hexdigest() if writer.valid else sha256_file(out_path)
     finally:
         for handle in handles:
@@ -286,15 +286,23 @@ def sha256_file(path: Path) -> str:
 
 
 class HashingWriter(io.RawIOBase):
-    """Hashes what pycdlib writes, as long as it writes front to back.
+    """Hashes what pycdlib writes, on another core, without reading the image back.
 
-    pycdlib seeks forward over unwritten gaps (zeros in a new file); a seek
-    backwards makes the hash invalid and the caller re-reads the file.
+    pycdlib writes the volume's metadata (descriptors, path tables,
+    directory records) out of order but near the start of the image, then
+    the file data front to back, seeking forward over gaps (zeros in a new
+    file). So the first HEAD bytes are collected in memory and hashed when
+    the writes move past them; after that, data is hashed as it goes. A
+    write behind what was already hashed makes the digest invalid, and the
+    caller re-reads the file instead.
     """
+
+    HEAD = 4 * 1024 * 1024
 
     def __init__(self, raw: BinaryIO):
         self._raw = raw
-        self._digest = hashlib.sha256()
+        self._hash = BackgroundHash()
+        self._head: bytearray | None = bytearray()
         self._hashed = 0
         self._pos = 0
         self.valid = True
@@ -315,37 +323,65 @@ class HashingWriter(io.RawIOBase):
 
     def write(self, data) -> int:
         if self.valid:
-            if self._pos < self._hashed:
-                self.valid = False
-            else:
-                self._hash_zeros(self._pos - self._hashed)
-                self._digest.update(data)
-                self._hashed = self._pos + len(data)
+            self._account(self._pos, data)
         written = self._raw.write(data)
         self._pos += written
         return written
 
-    def _hash_zeros(self, count: int) -> None:
-        zeros = bytes(min(count, COPY_BLOCK))
+    def _account(self, position: int, data) -> None:
+        if self._head is not None:
+            end = position + len(data)
+            if end <= self.HEAD:
+                if len(self._head) < end:
+                    self._head.extend(bytes(end - len(self._head)))
+                self._head[position:end] = data
+                return
+            below = max(0, self.HEAD - position)
+            if below:
+                self._account(position, data[:below])
+                position, data = position + below, data[below:]
+            self._flush_head(self.HEAD)
+        if position < self._hashed:
+            self.valid = False
+            self._hash.abandon()
+            return
+        self._feed_zeros(position - self._hashed)
+        self._hash.feed(data)
+        self._hashed = position + len(data)
+
+    def _flush_head(self, size: int) -> None:
+        head = self._head
+        self._head = None
+        head.extend(bytes(max(0, size - len(head))))
+        self._hash.feed(bytes(head[:size]))
+        self._hashed = size
+
+    def _feed_zeros(self, count: int) -> None:
         while count > 0:
-            step = min(count, len(zeros))
-            self._digest.update(zeros[:step])
+            step = min(count, COPY_BLOCK)
+            self._hash.feed(bytes(step))
             count -= step
 
     def finish(self) -> None:
-        """Account for a file that ends in a gap pycdlib only seeked over."""
+        """Account for the end of the file (a short image, or a tail pycdlib only seeked over)."""
         end = self._raw.seek(0, os.SEEK_END)
-        if self.valid and end > self._hashed:
-            self._hash_zeros(end - self._hashed)
+        if not self.valid:
+            return
+        if self._head is not None:
+            self._flush_head(end)
+        if end > self._hashed:
+            self._feed_zeros(end - self._hashed)
             self._hashed = end
         elif end < self._hashed:
-            self.valid = False
+            self.invalidate()
 
     def invalidate(self) -> None:
-        self.valid = False
+        if self.valid:
+            self.valid = False
+            self._hash.abandon()
 
     def hexdigest(self) -> str:
-        return self._digest.hexdigest()
+        return self._hash.hexdigest()
 
 
 @contextlib.contextmanager

@@ -11,15 +11,18 @@ are fixed-length) and filled in afterwards.
 """
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
 import tarfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 from .errors import InternalError, InvalidArtifact
+from .hashing import BackgroundHash
 
 BLOCK = 512
 COPY_BLOCK = 1024 * 1024
@@ -38,8 +41,9 @@ class OvaMember:
 
     name: str
     size: int
-    write: Callable[[BinaryIO], None]
+    write: Callable[[BinaryIO], None] | None = None
     sha256: str | None = None
+    source: Path | None = None  # or copy this file (in the kernel, while the OVA hash runs beside it)
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,22 @@ def _header(name: str, size: int, mtime: int) -> bytes:
 
 
 class _HashingWriter:
-    def __init__(self, out: BinaryIO, progress, hashing: bool = True):
-        self.out, self.digest, self.count, self.progress = out, hashlib.sha256(), 0, progress
+    """Counts and hashes what goes through it (the hash on another core when `background`)."""
+
+    def __init__(self, out: BinaryIO, progress, hashing: bool = True, background: bool = False):
+        self.out, self.count, self.progress = out, 0, progress
+        self.digest = BackgroundHash() if background else hashlib.sha256()
         self.hashing = hashing
+
+    def feed(self, data) -> None:
+        (self.digest.feed if isinstance(self.digest, BackgroundHash) else self.digest.update)(data)
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
 
     def write(self, data) -> int:
         if self.hashing:
-            self.digest.update(data)
+            self.feed(data)
         self.out.write(data)
         self.count += len(data)
         if self.progress:
@@ -113,19 +126,24 @@ def write_ova(
     partial = path.with_name(path.name + ".partial")
     try:
         with open(partial, "wb") as raw:
-            out = _HashingWriter(raw, None)
+            out = _HashingWriter(raw, None, background=known)
             _write_member(out, descriptor_name, descriptor, mtime)
             manifest_at = raw.tell()
             _write_member(out, manifest_name, manifest, mtime)
             for member in files:
                 out.write(_header(member.name, member.size, mtime))
-                writer = _HashingWriter(out, advance, hashing=not known)
-                member.write(writer)
-                if writer.count != member.size:
-                    raise InternalError(f"{member.name}: wrote {writer.count} bytes, declared {member.size}")
+                if member.source is not None:
+                    if not known:
+                        raise InternalError("a copied member needs its digest up front")
+                    _copy_member(raw, out, member, advance)
+                else:
+                    writer = _HashingWriter(out, advance, hashing=not known)
+                    member.write(writer)
+                    if writer.count != member.size:
+                        raise InternalError(f"{member.name}: wrote {writer.count} bytes, declared {member.size}")
+                    if not known:
+                        digests[member.name] = writer.digest.hexdigest()
                 out.write(bytes(-member.size % BLOCK))
-                if not known:
-                    digests[member.name] = writer.digest.hexdigest()
             out.write(bytes(2 * BLOCK))  # end of archive
             if not known:
                 final = manifest_text(digests)
@@ -133,14 +151,65 @@ def write_ova(
                     raise InternalError("the manifest changed length")
                 raw.seek(manifest_at + BLOCK)
                 raw.write(final)
-            raw.flush()
-            os.fsync(raw.fileno())
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):
             partial.unlink()
         raise
-    return OvaWritten(digests, out.digest.hexdigest() if known else None)
+    return OvaWritten(digests, out.hexdigest() if known else None)
+
+
+def _copy_member(raw: BinaryIO, out: "_HashingWriter", member: OvaMember, advance) -> None:
+    """Copy `member.source` into the archive in the kernel while this thread feeds its bytes to the hash."""
+    raw.flush()
+    start = raw.tell()
+    failure: list[BaseException] = []
+
+    def copy():
+        try:
+            _copy_range(member.source, raw.fileno(), start, member.size)
+        except BaseException as exc:
+            failure.append(exc)
+
+    copier = threading.Thread(target=copy, name="ova-copy", daemon=True)
+    copier.start()
+    fed = 0
+    with open(member.source, "rb") as source:
+        while fed < member.size:
+            block = source.read(min(COPY_BLOCK, member.size - fed))
+            if not block:
+                break
+            out.feed(block)
+            fed += len(block)
+            advance(len(block))
+    copier.join()
+    if failure:
+        raise failure[0]
+    if fed != member.size:
+        raise InternalError(f"{member.source} is {fed} bytes, declared {member.size}")
+    raw.seek(start + member.size)
+    out.count += member.size
+
+
+def _copy_range(source: Path, destination_fd: int, offset: int, size: int) -> None:
+    with open(source, "rb") as src:
+        copied = 0
+        try:
+            while copied < size:
+                count = os.copy_file_range(src.fileno(), destination_fd, size - copied, copied, offset + copied)
+                if count == 0:
+                    raise InternalError(f"{source} ended after {copied} of {size} bytes")
+                copied += count
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+        while copied < size:  # no copy_file_range across these file systems: plain pread/pwrite
+            block = os.pread(src.fileno(), min(COPY_BLOCK, size - copied), copied)
+            if not block:
+                raise InternalError(f"{source} ended after {copied} of {size} bytes")
+            os.pwrite(destination_fd, block, offset + copied)
+            copied += len(block)
 
 
 def _write_member(out: BinaryIO, name: str, data: bytes, mtime: int) -> None:

@@ -13,7 +13,6 @@ from .ova import OvaMember, write_ova
 from .ovf import OvfDisk, OvfFile, build_descriptor
 from .vmdk import write_stream_optimized
 
-COPY_BLOCK = 1024 * 1024
 
 
 def member_names(base_name: str) -> tuple[str, str, str]:
@@ -35,22 +34,15 @@ def write_appliance_ova(ctx) -> None:
         iso=OvfFile(iso_name, iso_size),
     )
 
-    def copy_iso(out):
-        done = 0
-        with open(iso_path, "rb") as source:
-            while block := source.read(COPY_BLOCK):
-                out.write(block)
-                done += len(block)
-                ctx.progress("ova", done, iso_size)
-
     # Both digests are known already (the ISO was hashed as it was written), so the
     # manifest goes in up front and the OVA is written, and hashed, front to back.
     members = [
         OvaMember(disk_name, len(disk_bytes), lambda out: out.write(disk_bytes),
                   hashlib.sha256(disk_bytes).hexdigest()),
-        OvaMember(iso_name, iso_size, copy_iso, ctx.iso_sha256),
+        OvaMember(iso_name, iso_size, sha256=ctx.iso_sha256, source=iso_path),
     ]
-    written = write_ova(config.ova_out, descriptor_name, descriptor, members, mtime=config.epoch)
+    written = write_ova(config.ova_out, descriptor_name, descriptor, members, mtime=config.epoch,
+                        progress=lambda done, total: ctx.progress("ova", done, total))
     ctx.outputs["ova"] = {
         "file": config.ova_out.name,
         "size": config.ova_out.stat().st_size,

@@ -33,6 +33,18 @@ Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
+class FetchOptions:
+    """Where missing inputs come from, for --photon and --fetch-missing."""
+
+    release: str | None = None
+    flavor: str = "full"
+    mirror: str | None = None
+    repo_urls: tuple[str, ...] = ()
+    cache_dir: Path | None = None
+    checksum: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     iso_path: Path
     profile: object
@@ -41,6 +53,8 @@ class BuildConfig:
     formats: str = "both"
     rpm_dirs: tuple[Path, ...] = ()
     epoch: int = DEFAULT_EPOCH
+    fetch_missing: bool = False
+    fetch: FetchOptions = FetchOptions()
 
     @property
     def base_name(self) -> str:
@@ -77,6 +91,7 @@ class BuildContext:
     partials: list[Path] = field(default_factory=list)
     iso_written: Path | None = None
     iso_sha256: str | None = None
+    rpm_dirs: list[Path] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -111,19 +126,41 @@ def check_packages(ctx: BuildContext) -> None:
     from .repodata import packages_from_rpms, parse_repodata
 
     image = ctx.image
+    ctx.rpm_dirs = list(ctx.config.rpm_dirs)
     on_iso = parse_repodata(lambda relpath: image.read(f"{REPO_ROOT}/{relpath}"))
-    added = [package for directory in ctx.config.rpm_dirs for package in _rpm_dir_packages(directory, packages_from_rpms)]
-    missing = check_closure(list(ctx.photon.install_packages), on_iso + added)
+    wanted = list(ctx.photon.install_packages)
+
+    def added():
+        return [package for directory in ctx.rpm_dirs for package in _rpm_dir_packages(directory, packages_from_rpms)]
+
+    missing = check_closure(wanted, on_iso + added())
+    if missing and ctx.config.fetch_missing:
+        ctx.rpm_dirs.append(fetch_missing_rpms(ctx, wanted, on_iso + added()))
+        missing = check_closure(wanted, on_iso + added())
     if missing:
         lines = [f"{item.capability} (needed by {item.needed_by})" for item in missing]
         hint = (
             "add the RPMs with --rpm-dir DIR (build-appliance fetch-rpms --photon "
-            f"{ctx.detected.release} --out DIR gets them), or start from the full Photon ISO"
+            f"{ctx.detected.release} --out DIR gets them), use --fetch-missing, or start from the full Photon ISO"
         )
         raise InvalidInput(
             f"the ISO's repository lacks {len(missing)} package(s) the appliance needs: "
             + "; ".join(lines[:20]) + ("; ..." if len(lines) > 20 else "") + f". To fix: {hint}"
         )
+
+
+def fetch_missing_rpms(ctx: BuildContext, wanted: list[str], available: list) -> Path:
+    """--fetch-missing: download what the repository lacks into the cache; the directory to add."""
+    from .cache import Cache
+    from .fetch import fetch_rpms
+
+    options = ctx.config.fetch
+    release = ctx.detected.release
+    directory = Path(Cache.at(options.cache_dir).root) / f"rpms-{release}"
+    fetch_rpms(release, wanted, available, directory, list(options.repo_urls) or None,
+               lambda label, done, total: ctx.progress(label, done, total or 0),
+               mirror=options.mirror, log=ctx.log)
+    return directory
 
 
 def _rpm_dir_packages(directory: Path, packages_from_rpms) -> list:
@@ -147,14 +184,14 @@ def _arch_dir(path: Path) -> str:
 
 def add_rpms(ctx: BuildContext) -> None:
     """Put --rpm-dir RPMs under /RPMS/<arch>/ and regenerate /RPMS/repodata, keeping what is there."""
-    if not ctx.config.rpm_dirs:
+    if not ctx.rpm_dirs:
         return
     from .repodata import packages_from_rpms, parse_repodata, write_repodata
 
     image = ctx.image
     existing = parse_repodata(lambda relpath: image.read(f"{REPO_ROOT}/{relpath}"))
     by_href = {package.location_href: package for package in existing}
-    for directory in ctx.config.rpm_dirs:
+    for directory in ctx.rpm_dirs:
         for package in _rpm_dir_packages(directory, packages_from_rpms):
             source = directory / package.location_href.rsplit("/", 1)[1]
             old = by_href.get(package.location_href)

@@ -13,6 +13,7 @@ import glob
 import gzip
 import io
 import os
+import random
 import shutil
 import stat
 import subprocess
@@ -139,6 +140,7 @@ def make_photon_iso(
     installer_in_initrd: str | None = None,
     isohybrid: bool = False,
     label: str = "PHOTON_20250101",
+    filler_bytes: int = 0,
 ) -> Path:
     """Build a Photon-like installer ISO in `workdir` and return its path.
 
@@ -182,6 +184,11 @@ def make_photon_iso(
         # Photon 5's ISO builder adds a relative symlink to the primary metadata.
         primary = next((repo / "repodata").glob("*-primary.xml.gz"))
         (repo / "repodata" / "primary.xml.gz").symlink_to(primary.name)
+    # Incompressible stand-ins for a full ISO's RPMs (4 MiB each; not in the repodata).
+    filler_size = 4 * 2**20
+    for number in range(-(-filler_bytes // filler_size)):
+        with open(repo / "x86_64" / f"filler-{number:05d}-1.0-1.ph5.x86_64.rpm", "wb") as out:
+            out.write(random.Random(number).randbytes(filler_size))
     output = workdir / f"photon-{release}-fixture.iso"
     command = [
         "xorriso", "-as", "mkisofs", "-R", "-l", "-L", "-D",

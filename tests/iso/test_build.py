@@ -190,3 +190,33 @@ def test_full_disk_leaves_no_partial_output(full_iso, tmp_path):
         assert_clean_failure(result, out, "no space left")
     finally:
         subprocess.run(["umount", str(out)], check=True)
+
+
+def test_fetch_missing_downloads_what_a_minimal_iso_lacks(minimal_iso, lb_rpm_dir, tmp_path):
+    """build --fetch-missing against a repository served on 127.0.0.1 (no internet)."""
+    import functools
+    import http.server
+    import shutil as _shutil
+    import threading
+
+    repo = tmp_path / "repo"
+    _shutil.copytree(lb_rpm_dir, repo / "x86_64")
+    subprocess.run(["createrepo_c", "--quiet", str(repo)], check=True, capture_output=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        out = tmp_path / "out"
+        result = run_cli("build", "--iso", minimal_iso, "--out", out, "--format", "iso", "--fetch-missing",
+                         "--repo-url", f"http://127.0.0.1:{server.server_address[1]}/",
+                         "--cache-dir", tmp_path / "cache")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.stderr
+    fetched = sorted(path.name for path in (tmp_path / "cache" / "rpms-4.0").iterdir())
+    assert fetched == sorted(path.name for path in lb_rpm_dir.iterdir())
+    info = json.loads((out / "build-info.json").read_text())
+    assert len(info["rpms_added"]) == len(fetched)
