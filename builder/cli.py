@@ -225,23 +225,25 @@ def source_date_epoch():
     return int(value)
 
 
-class StageProgress:
-    """One click progress bar per stage that reports bytes; silent when stderr is not a terminal."""
+class ProgressBars:
+    """One click progress bar per labelled task ("iso", a file name); silent when stderr is not
+    a terminal or the total is unknown. Library code only calls it as progress(label, done, total)."""
 
-    def __init__(self, enabled):
+    def __init__(self, enabled, verb):
         self.enabled = enabled
+        self.verb = verb
         self.bar = None
         self.label = None
         self.done = 0
 
     def __call__(self, label, done, total):
-        if not self.enabled:
+        if not self.enabled or not total:
             return
         if label != self.label:
             self.close()
             self.label = label
             self.done = 0
-            self.bar = click.progressbar(length=max(total, 1), label="writing %s" % label, file=sys.stderr)
+            self.bar = click.progressbar(length=total, label="%s %s" % (self.verb, label), file=sys.stderr)
             self.bar.__enter__()
         self.bar.update(max(0, done - self.done))
         self.done = done
@@ -345,7 +347,7 @@ def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo
         fetch_missing=fetch_missing,
         fetch=fetch,
     )
-    progress = StageProgress(enabled=not quiet and sys.stderr.isatty())
+    progress = ProgressBars(enabled=not quiet and sys.stderr.isatty(), verb="writing")
     log = (lambda line: None) if quiet else (lambda line: (progress.close(), click.echo(line, err=True)))
     try:
         outputs = run_build(config, progress=progress, log=log)
@@ -431,35 +433,9 @@ mirror_option = click.option(
 )
 
 
-class DownloadProgress:
-    """One click progress bar per downloaded file; silent when disabled or the size is unknown."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-        self.bar = None
-        self.label = None
-        self.done = 0
-
-    def __call__(self, label, done, total):
-        if not self.enabled or not total:
-            return
-        if label != self.label:
-            self.close()
-            self.label, self.done = label, 0
-            self.bar = click.progressbar(length=total, label="downloading %s" % label, file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.update(max(0, done - self.done))
-        self.done = done
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-
 def _run_download(quiet, work):
     """Run `work(progress, log)` with a progress bar on a terminal and log lines unless quiet."""
-    progress = DownloadProgress(enabled=not quiet and sys.stderr.isatty())
+    progress = ProgressBars(enabled=not quiet and sys.stderr.isatty(), verb="downloading")
     log = (lambda line: None) if quiet else (lambda line: (progress.close(), click.echo(line, err=True)))
     try:
         return work(progress, log)

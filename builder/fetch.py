@@ -8,7 +8,7 @@ the ISO lacks, each package verified against the digest in the metadata.
 Both are plain functions so `build --photon/--fetch-missing` can call them.
 
 Progress callbacks here take `(label, done, total)` (the label is the file
-name), the signature of cli.StageProgress; total is 0 when the server does not say.
+name), the signature of cli.ProgressBars; total is 0 when the server does not say.
 """
 
 import re
