@@ -8,7 +8,6 @@ comes from the descriptor and from the profile baked into the ISO.
 import hashlib
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
 from typing import BinaryIO
@@ -18,6 +17,7 @@ from .iso import IsoImage
 from .isodetect import detect
 from .payload import PROFILE_PATH, RELEASE_PATH
 from .stages import KICKSTART_PATH, PAYLOAD_PATH
+from .window import FileWindow
 
 
 def inspect_path(path: Path) -> dict:
@@ -103,37 +103,6 @@ def _payload_report(image: IsoImage) -> dict:
     return report
 
 
-class FileView(io.RawIOBase):
-    """A read-only, seekable window [offset, offset + size) of a file: an OVA member read in place."""
-
-    def __init__(self, fp: BinaryIO, offset: int, size: int):
-        self._fp, self._offset, self._size, self._pos = fp, offset, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def readinto(self, buffer) -> int:
-        count = max(0, min(len(buffer), self._size - self._pos))
-        if count == 0:
-            return 0
-        self._fp.seek(self._offset + self._pos)
-        data = self._fp.read(count)
-        buffer[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-
 def inspect_ova(path: Path) -> dict:
     from .ova import read_ova, verify_ova
     from .ovf import read_descriptor
@@ -155,7 +124,7 @@ def inspect_ova(path: Path) -> dict:
     if iso_member is not None:
         with open(path, "rb") as fp:
             try:
-                report["iso"] = inspect_iso(Path(iso_member.name), FileView(fp, iso_member.offset, iso_member.size))
+                report["iso"] = inspect_iso(Path(iso_member.name), FileWindow(fp, iso_member.offset, iso_member.size))
             except InvalidArtifact as exc:
                 report["problems"].append(f"{iso_member.name}: {exc}")
     return report

@@ -232,7 +232,7 @@ def _check_volume_size(fp: BinaryIO, path: Path) -> None:
 
 def remaster(
     image: IsoImage,
-    out_path: Path,
+    out: Path | BinaryIO,
     new_files: list[NewFile],
     *,
     remove: list[str] = (),
@@ -242,7 +242,9 @@ def remaster(
 ) -> str:
     """Write `image` with `remove`d paths gone and `new_files`/`symlinks` added.
 
-    Returns the SHA-256 of the written image. The caller owns `out_path`
+    `out` is a path, or a readable and writable file object positioned
+    anywhere (the image starts at its offset 0: an OVA member written in
+    place). Returns the SHA-256 of the written image. The caller owns `out`
     (and its clean-up on failure).
     """
     iso = image._iso
@@ -257,7 +259,8 @@ def remaster(
                 _add_symlink(iso, image, link)
         image._files = None
         callback = (lambda done, total, _opaque: progress(done, total)) if progress else None
-        with open(out_path, "w+b") as raw:
+        with contextlib.ExitStack() as stack:
+            raw = out if not isinstance(out, (str, Path)) else stack.enter_context(open(out, "w+b"))
             writer = HashingWriter(raw)
             try:
                 # pycdlib stamps the volume modification date at write time; GRUB derives
@@ -271,17 +274,23 @@ def remaster(
             if image.has_isohybrid():
                 hybrid.repair(raw)
                 writer.invalidate()
-        return writer.hexdigest() if writer.valid else sha256_file(out_path)
+            return writer.hexdigest() if writer.valid else sha256_fileobj(raw)
     finally:
         for handle in handles:
             handle.close()
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fp:
-        while block := fp.read(COPY_BLOCK):
-            digest.update(block)
+        return sha256_fileobj(fp)
+
+
+def sha256_fileobj(fp: BinaryIO) -> str:
+    """SHA-256 of everything in `fp`, from offset 0."""
+    digest = hashlib.sha256()
+    fp.seek(0)
+    while block := fp.read(COPY_BLOCK):
+        digest.update(block)
     return digest.hexdigest()
 
 

@@ -212,6 +212,75 @@ def _copy_range(source: Path, destination_fd: int, offset: int, size: int) -> No
             copied += len(block)
 
 
+def write_ova_in_place(
+    path: Path,
+    descriptor_name: str,
+    descriptor_for: Callable[[int], bytes],
+    files: list[tuple[str, bytes]],
+    last_name: str,
+    write_last: Callable[[BinaryIO], str],
+    *,
+    mtime: int,
+) -> OvaWritten:
+    """Write an OVA whose last member is made straight into the archive (no copy of it anywhere).
+
+    `write_last(window)` writes that member into a file object whose offset
+    0 is the member's first byte and returns its SHA-256; its size is where
+    it stopped. The descriptor, which names that size, is made afterwards
+    by `descriptor_for(size)` and padded with trailing spaces to the length
+    reserved for it (XML allows white space after the root element), the
+    manifest (fixed-length lines) is filled in, then the whole OVA is hashed
+    in one read. Written via `<path>.partial`, removed on failure.
+    """
+    from .window import FileWindow
+
+    path = Path(path)
+    names = [descriptor_name] + [name for name, _data in files] + [last_name]
+    if len(set(names)) != len(names) or any("/" in name or not name.isascii() for name in names):
+        raise InternalError(f"OVA member names must be unique plain ASCII file names: {names}")
+    manifest_name = descriptor_name.rsplit(".", 1)[0] + ".mf"
+    reserved = len(descriptor_for(10**13 - 1))  # the widest size the descriptor will ever name
+    manifest_length = len(manifest_text({name: "0" * 64 for name in names}))
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open(partial, "w+b") as raw:
+            raw.write(bytes(2 * BLOCK + reserved + -reserved % BLOCK + manifest_length + -manifest_length % BLOCK))
+            digests = {}
+            for name, data in files:
+                _write_member(raw, name, data, mtime)
+                digests[name] = hashlib.sha256(data).hexdigest()
+            last_header = raw.tell()
+            raw.write(bytes(BLOCK))
+            window = FileWindow(raw, last_header + BLOCK, writable=True)
+            digests[last_name] = write_last(window)
+            size = window.seek(0, os.SEEK_END)
+            raw.seek(last_header + BLOCK + size)
+            raw.truncate()
+            raw.write(bytes(-size % BLOCK) + bytes(2 * BLOCK))
+            raw.seek(last_header)
+            raw.write(_header(last_name, size, mtime))
+            descriptor = descriptor_for(size)
+            if len(descriptor) > reserved:
+                raise InternalError("the descriptor outgrew the space reserved for it")
+            descriptor = descriptor.rstrip(b"\n").ljust(reserved - 1, b" ") + b"\n"
+            digests = {descriptor_name: hashlib.sha256(descriptor).hexdigest(), **digests}
+            manifest = manifest_text({name: digests[name] for name in names})
+            raw.seek(0)
+            _write_member(raw, descriptor_name, descriptor, mtime)
+            _write_member(raw, manifest_name, manifest, mtime)
+            raw.seek(0)
+            whole = BackgroundHash()
+            while block := raw.read(COPY_BLOCK):
+                whole.feed(block)
+            digest = whole.hexdigest()
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+    return OvaWritten(digests, digest)
+
+
 def _write_member(out: BinaryIO, name: str, data: bytes, mtime: int) -> None:
     out.write(_header(name, len(data), mtime))
     out.write(data)

@@ -9,7 +9,7 @@ import hashlib
 import io
 from pathlib import Path
 
-from .ova import OvaMember, write_ova
+from .ova import OvaMember, write_ova, write_ova_in_place
 from .ovf import OvfDisk, OvfFile, build_descriptor
 from .vmdk import write_stream_optimized
 
@@ -20,12 +20,43 @@ def member_names(base_name: str) -> tuple[str, str, str]:
     return f"{base_name}.ovf", f"{base_name}-disk1.vmdk", f"{base_name}-installer.iso"
 
 
+def _disk(ctx) -> tuple[bytes, object]:
+    disk = io.BytesIO()
+    info = write_stream_optimized(disk, ctx.vm.disk_bytes)
+    return disk.getvalue(), info
+
+
+def write_appliance_ova_direct(ctx) -> None:
+    """--format ova: the ISO is remastered straight into the OVA, never written anywhere else."""
+    from .iso import remaster
+
+    config = ctx.config
+    descriptor_name, disk_name, iso_name = member_names(config.base_name)
+    disk_bytes, disk_info = _disk(ctx)
+
+    def descriptor_for(iso_size: int) -> bytes:
+        return build_descriptor(
+            config.profile,
+            disk=OvfDisk(disk_name, len(disk_bytes), disk_info.capacity_bytes, disk_info.populated_bytes),
+            iso=OvfFile(iso_name, iso_size),
+        )
+
+    def write_iso(window) -> str:
+        ctx.iso_sha256 = remaster(
+            ctx.image, window, ctx.new_files, remove=ctx.remove, symlinks=ctx.symlinks, epoch=config.epoch,
+            progress=lambda done, total: ctx.progress("ova", done, total),
+        )
+        return ctx.iso_sha256
+
+    written = write_ova_in_place(config.ova_out, descriptor_name, descriptor_for,
+                                 [(disk_name, disk_bytes)], iso_name, write_iso, mtime=config.epoch)
+    _record(ctx, written)
+
+
 def write_appliance_ova(ctx) -> None:
     config = ctx.config
     descriptor_name, disk_name, iso_name = member_names(config.base_name)
-    disk = io.BytesIO()
-    disk_info = write_stream_optimized(disk, ctx.vm.disk_bytes)
-    disk_bytes = disk.getvalue()
+    disk_bytes, disk_info = _disk(ctx)
     iso_path: Path = ctx.iso_written
     iso_size = iso_path.stat().st_size
     descriptor = build_descriptor(
@@ -43,6 +74,11 @@ def write_appliance_ova(ctx) -> None:
     ]
     written = write_ova(config.ova_out, descriptor_name, descriptor, members, mtime=config.epoch,
                         progress=lambda done, total: ctx.progress("ova", done, total))
+    _record(ctx, written)
+
+
+def _record(ctx, written) -> None:
+    config = ctx.config
     ctx.outputs["ova"] = {
         "file": config.ova_out.name,
         "size": config.ova_out.stat().st_size,

@@ -294,16 +294,29 @@ def write_iso(ctx: BuildContext) -> None:
 
 
 def check_output_iso(ctx: BuildContext) -> None:
-    """Re-read what was written: it must open and carry the kickstart and the boot menus."""
-    with IsoImage(ctx.iso_written) as written:
-        for path in (KICKSTART_PATH, PAYLOAD_PATH):
-            if path not in written.files():
-                raise BuildError(f"the written ISO lacks {path}; this is a bug in build-appliance")
-        kickstart = json.loads(written.read(KICKSTART_PATH))
-        for entry in kickstart.get("additional_files", []):
-            for source in entry:
-                if source.startswith("/mnt/media/") and source[len("/mnt/media"):] not in written.files():
-                    raise BuildError(f"kickstart names {source}, which is not on the ISO; this is a bug")
+    """Re-read what was written: it must open and carry the kickstart and the payload it names."""
+    if ctx.iso_written is not None:
+        with IsoImage(ctx.iso_written) as written:
+            _check_written(written)
+        return
+    from .ova import read_ova
+    from .window import FileWindow
+
+    member = next(entry for entry in read_ova(ctx.config.ova_out).members if entry.name.endswith(".iso"))
+    with open(ctx.config.ova_out, "rb") as fp:
+        with IsoImage(Path(member.name), FileWindow(fp, member.offset, member.size)) as written:
+            _check_written(written)
+
+
+def _check_written(written: IsoImage) -> None:
+    for path in (KICKSTART_PATH, PAYLOAD_PATH):
+        if path not in written.files():
+            raise BuildError(f"the written ISO lacks {path}; this is a bug in build-appliance")
+    kickstart = json.loads(written.read(KICKSTART_PATH))
+    for entry in kickstart.get("additional_files", []):
+        for source in entry:
+            if source.startswith("/mnt/media/") and source[len("/mnt/media"):] not in written.files():
+                raise BuildError(f"kickstart names {source}, which is not on the ISO; this is a bug")
 
 
 def publish(ctx: BuildContext) -> None:
@@ -360,10 +373,17 @@ def build(config: BuildConfig, *, progress: Progress | None = None, log: Callabl
             add_payload(ctx)
         with step(ctx, "editing the boot menus"):
             edit_boot_menus(ctx)
-        with step(ctx, "writing the ISO"):
-            write_iso(ctx)
-            check_output_iso(ctx)
-        if config.formats in ("ova", "both"):
+        if config.formats == "ova":
+            from .ovabuild import write_appliance_ova_direct
+
+            with step(ctx, "writing the OVA (the ISO straight into it)"):
+                write_appliance_ova_direct(ctx)
+                check_output_iso(ctx)
+        else:
+            with step(ctx, "writing the ISO"):
+                write_iso(ctx)
+                check_output_iso(ctx)
+        if config.formats == "both":
             from .ovabuild import write_appliance_ova
 
             with step(ctx, "writing the OVA"):

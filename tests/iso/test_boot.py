@@ -15,11 +15,14 @@ from .conftest import require
 BOOT_BOUND = 150
 
 
-@pytest.fixture(scope="module")
-def built_iso(tmp_path_factory, full_iso):
+@pytest.fixture(scope="module", params=["5.0 full", "4.0 minimal + rpm-dir"])
+def built_iso(request, tmp_path_factory, full_iso, minimal_iso, lb_rpm_dir):
     from .test_build import build
 
-    return build(full_iso, tmp_path_factory.mktemp("boot"))
+    out = tmp_path_factory.mktemp("boot")
+    if request.param == "5.0 full":
+        return build(full_iso, out)
+    return build(minimal_iso, out, "--rpm-dir", lb_rpm_dir)
 
 
 @pytest.mark.slow
