@@ -212,6 +212,23 @@ def _copy_range(source: Path, destination_fd: int, offset: int, size: int) -> No
             copied += len(block)
 
 
+WIDEST_SIZE = 10**13 - 1  # the widest file size a descriptor will name (13 digits)
+
+
+def padded_descriptor(descriptor_for: Callable[[int], bytes], size: int) -> bytes:
+    """The descriptor naming `size`, padded with trailing spaces to the length it has for the widest size.
+
+    Its length then does not depend on the size, so the descriptor can be
+    written before the member it describes is made, and an OVA is the same
+    whichever way it was written.
+    """
+    reserved = len(descriptor_for(WIDEST_SIZE))
+    descriptor = descriptor_for(size)
+    if len(descriptor) > reserved:
+        raise InternalError("the descriptor outgrew the space reserved for it")
+    return descriptor.rstrip(b"\n").ljust(reserved - 1, b" ") + b"\n"
+
+
 def write_ova_in_place(
     path: Path,
     descriptor_name: str,
@@ -239,7 +256,7 @@ def write_ova_in_place(
     if len(set(names)) != len(names) or any("/" in name or not name.isascii() for name in names):
         raise InternalError(f"OVA member names must be unique plain ASCII file names: {names}")
     manifest_name = descriptor_name.rsplit(".", 1)[0] + ".mf"
-    reserved = len(descriptor_for(10**13 - 1))  # the widest size the descriptor will ever name
+    reserved = len(descriptor_for(WIDEST_SIZE))
     manifest_length = len(manifest_text({name: "0" * 64 for name in names}))
     partial = path.with_name(path.name + ".partial")
     try:
@@ -259,10 +276,7 @@ def write_ova_in_place(
             raw.write(bytes(-size % BLOCK) + bytes(2 * BLOCK))
             raw.seek(last_header)
             raw.write(_header(last_name, size, mtime))
-            descriptor = descriptor_for(size)
-            if len(descriptor) > reserved:
-                raise InternalError("the descriptor outgrew the space reserved for it")
-            descriptor = descriptor.rstrip(b"\n").ljust(reserved - 1, b" ") + b"\n"
+            descriptor = padded_descriptor(descriptor_for, size)
             digests = {descriptor_name: hashlib.sha256(descriptor).hexdigest(), **digests}
             manifest = manifest_text({name: digests[name] for name in names})
             raw.seek(0)

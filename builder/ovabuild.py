@@ -9,7 +9,7 @@ import hashlib
 import io
 from pathlib import Path
 
-from .ova import OvaMember, write_ova, write_ova_in_place
+from .ova import OvaMember, padded_descriptor, write_ova, write_ova_in_place
 from .ovf import OvfDisk, OvfFile, build_descriptor
 from .vmdk import write_stream_optimized
 
@@ -26,6 +26,20 @@ def _disk(ctx) -> tuple[bytes, object]:
     return disk.getvalue(), info
 
 
+def _descriptor_for(ctx, disk_bytes: bytes, disk_info):
+    """The descriptor as a function of the installer ISO's size."""
+    _descriptor_name, disk_name, iso_name = member_names(ctx.config.base_name)
+
+    def descriptor_for(iso_size: int) -> bytes:
+        return build_descriptor(
+            ctx.config.profile,
+            disk=OvfDisk(disk_name, len(disk_bytes), disk_info.capacity_bytes, disk_info.populated_bytes),
+            iso=OvfFile(iso_name, iso_size),
+        )
+
+    return descriptor_for
+
+
 def write_appliance_ova_direct(ctx) -> None:
     """--format ova: the ISO is remastered straight into the OVA, never written anywhere else."""
     from .iso import remaster
@@ -33,13 +47,7 @@ def write_appliance_ova_direct(ctx) -> None:
     config = ctx.config
     descriptor_name, disk_name, iso_name = member_names(config.base_name)
     disk_bytes, disk_info = _disk(ctx)
-
-    def descriptor_for(iso_size: int) -> bytes:
-        return build_descriptor(
-            config.profile,
-            disk=OvfDisk(disk_name, len(disk_bytes), disk_info.capacity_bytes, disk_info.populated_bytes),
-            iso=OvfFile(iso_name, iso_size),
-        )
+    descriptor_for = _descriptor_for(ctx, disk_bytes, disk_info)
 
     def write_iso(window) -> str:
         ctx.iso_sha256 = remaster(
@@ -59,11 +67,7 @@ def write_appliance_ova(ctx) -> None:
     disk_bytes, disk_info = _disk(ctx)
     iso_path: Path = ctx.iso_written
     iso_size = iso_path.stat().st_size
-    descriptor = build_descriptor(
-        config.profile,
-        disk=OvfDisk(disk_name, len(disk_bytes), disk_info.capacity_bytes, disk_info.populated_bytes),
-        iso=OvfFile(iso_name, iso_size),
-    )
+    descriptor = padded_descriptor(_descriptor_for(ctx, disk_bytes, disk_info), iso_size)
 
     # Both digests are known already (the ISO was hashed as it was written), so the
     # manifest goes in up front and the OVA is written, and hashed, front to back.
