@@ -12,7 +12,6 @@ name), the signature of cli.ProgressBars; total is 0 when the server does not sa
 """
 
 import re
-import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
@@ -23,7 +22,7 @@ from .cache import Cache
 from .depsolve import check_closure, closure
 from .download import DEFAULT_TIMEOUT, Checksum, download, fetch_bytes
 from .errors import InvalidArtifact, InvalidInput
-from .repodata import NS_COMMON, NS_REPO, RepoPackage, parse_repodata
+from .repodata import NS_COMMON, RepoPackage, parse_repodata
 
 LabelledProgress = Callable[[str, int, int], None]
 Log = Callable[[str], None]
@@ -100,32 +99,16 @@ def iso_packages(iso_path: Path) -> list[RepoPackage]:
 
 # ---------------------------------------------------------------- online repositories
 
-def _primary_only(repomd: bytes) -> bytes:
-    """repomd.xml without filelists/other/sqlite entries, so parse_repodata fetches primary alone.
-
-    Online filelists and changelogs are tens of MB; primary already lists
-    the /etc and */bin/ paths that Requires name (createrepo puts them there
-    for exactly this), so the closure does not need the rest.
-    """
-    try:
-        root = ET.fromstring(repomd)
-    except ET.ParseError:
-        return repomd  # parse_repodata reports it properly
-    for data in root.findall(f"{{{NS_REPO}}}data"):
-        if data.get("type") != "primary":
-            root.remove(data)
-    return ET.tostring(root)
-
-
 def repo_packages(repo_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> list[RepoPackage]:
     """The packages of an online (or file://) repository, read from repomd.xml and primary."""
     base = repo_url if repo_url.endswith("/") else repo_url + "/"
 
     def read(relpath: str) -> bytes:
-        data = fetch_bytes(urljoin(base, relpath), timeout=timeout)
-        return _primary_only(data) if relpath == "repodata/repomd.xml" else data
+        return fetch_bytes(urljoin(base, relpath), timeout=timeout)
 
-    return parse_repodata(read)
+    # Online filelists and changelogs are tens of MB; primary already lists the /etc and
+    # */bin/ paths that Requires name (createrepo puts them there for that), so it is enough.
+    return parse_repodata(read, filelists=False, other=False)
 
 
 def _capability_names(capability: str) -> set[str]:
