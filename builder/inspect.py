@@ -120,14 +120,42 @@ def inspect_ova(path: Path) -> dict:
         "problems": problems,
         "descriptor": _plain(summary),
     }
-    iso_member = next((member for member in contents.members if member.name.endswith(".iso")), None)
-    if iso_member is not None:
-        with open(path, "rb") as fp:
+    with open(path, "rb") as fp:
+        report["disks"] = _disk_reports(fp, contents, summary, report["problems"])
+        iso_member = next((member for member in contents.members if member.name.endswith(".iso")), None)
+        if iso_member is not None:
             try:
                 report["iso"] = inspect_iso(Path(iso_member.name), FileWindow(fp, iso_member.offset, iso_member.size))
             except InvalidArtifact as exc:
                 report["problems"].append(f"{iso_member.name}: {exc}")
     return report
+
+
+def _disk_reports(fp: BinaryIO, contents, summary, problems: list[str]) -> list[dict]:
+    """Each VMDK read in place, and checked against what the descriptor says of it."""
+    from .vmdk import read_vmdk_info
+
+    members = {member.name: member for member in contents.members}
+    hrefs = {item["id"]: item["href"] for item in summary.files}
+    found = []
+    for disk in summary.disks:
+        member = members.get(hrefs.get(disk["file"], ""))
+        if member is None:
+            problems.append(f"disk {disk['id']}: its file is not in the OVA")
+            continue
+        try:
+            info = read_vmdk_info(FileWindow(fp, member.offset, member.size))
+        except InvalidArtifact as exc:
+            problems.append(f"{member.name}: {exc}")
+            continue
+        units = {"byte": 1, "byte * 2^20": 2**20, "byte * 2^30": 2**30}.get(disk["units"])
+        declared = int(disk["capacity"]) * units if units and str(disk["capacity"]).isdigit() else None
+        if declared != info.capacity_bytes:
+            problems.append(f"{member.name}: capacity {info.capacity_bytes} bytes, the descriptor says "
+                            f"{disk['capacity']} {disk['units']}")
+        found.append({"file": member.name, "capacity_bytes": info.capacity_bytes,
+                      "populated_bytes": info.populated_bytes, "create_type": info.create_type})
+    return found
 
 
 def _plain(value):
