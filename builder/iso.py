@@ -262,6 +262,7 @@ def remaster(
         with contextlib.ExitStack() as stack:
             raw = out if not isinstance(out, (str, Path)) else stack.enter_context(open(out, "w+b"))
             writer = HashingWriter(raw)
+            _write_in_extent_order(iso)
             try:
                 # pycdlib stamps the volume modification date at write time; GRUB derives
                 # the ISO's UUID from it, so it must be the build's fixed time too.
@@ -297,22 +298,24 @@ def sha256_fileobj(fp: BinaryIO) -> str:
 class HashingWriter(io.RawIOBase):
     """Hashes what pycdlib writes, on another core, without reading the image back.
 
-    pycdlib writes the volume's metadata (descriptors, path tables,
-    directory records) out of order but near the start of the image, then
-    the file data front to back, seeking forward over gaps (zeros in a new
-    file). So the first HEAD bytes are collected in memory and hashed when
-    the writes move past them; after that, data is hashed as it goes. A
-    write behind what was already hashed makes the digest invalid, and the
+    pycdlib writes the volume's metadata out of order near the start of the
+    image, then the file data in extent order (see _write_in_extent_order),
+    seeking forward over gaps (zeros in a new file), and a few patches
+    shortly behind its position. So the last LAG bytes stay in memory as
+    chunks, where a late write can still patch them; older bytes go to the
+    hash. A write behind that window makes the digest invalid, and the
     caller re-reads the file instead.
     """
 
-    HEAD = 4 * 1024 * 1024
+    LAG = 4 * 1024 * 1024
+    CHUNK = 1024 * 1024  # small writes are merged into chunks of about this size
 
     def __init__(self, raw: BinaryIO):
         self._raw = raw
         self._hash = BackgroundHash()
-        self._head: bytearray | None = bytearray()
-        self._hashed = 0
+        self._hashed = 0  # bytes [0, _hashed) went to the hash
+        self._chunks: list[tuple[int, bytearray | bytes]] = []  # contiguous from _hashed
+        self._end = 0  # end of the last chunk
         self._pos = 0
         self.valid = True
         self.mode = "wb"
@@ -338,37 +341,69 @@ class HashingWriter(io.RawIOBase):
         return written
 
     def _account(self, position: int, data) -> None:
-        if self._head is not None:
-            end = position + len(data)
-            if end <= self.HEAD:
-                if len(self._head) < end:
-                    self._head.extend(bytes(end - len(self._head)))
-                self._head[position:end] = data
-                return
-            below = max(0, self.HEAD - position)
-            if below:
-                self._account(position, data[:below])
-                position, data = position + below, data[below:]
-            self._flush_head(self.HEAD)
         if position < self._hashed:
-            self.valid = False
-            self._hash.abandon()
+            self.invalidate()
             return
-        self._feed_zeros(position - self._hashed)
-        self._hash.feed(data)
-        self._hashed = position + len(data)
+        overlap = min(len(data), max(0, self._end - position))
+        if overlap:
+            self._patch(position, memoryview(data)[:overlap])
+            position, data = position + overlap, memoryview(data)[overlap:]
+        if not len(data):
+            return
+        gap = position - self._end
+        if gap > self.LAG:  # hash most of a big hole now; keep its last LAG bytes patchable
+            self._flush(self._end)
+            self._feed_zeros(gap - self.LAG)
+            self._hashed = self._end = position - self.LAG
+            self._append(bytes(self.LAG))
+        elif gap:
+            self._append(bytes(gap))
+        self._append(data)
+        self._flush(self._end - self.LAG)
 
-    def _flush_head(self, size: int) -> None:
-        head = self._head
-        self._head = None
-        head.extend(bytes(max(0, size - len(head))))
-        self._hash.feed(bytes(head[:size]))
-        self._hashed = size
+    def _append(self, data) -> None:
+        last = self._chunks[-1][1] if self._chunks else None
+        if isinstance(last, bytearray) and len(last) + len(data) <= self.CHUNK:
+            last += data
+        elif len(data) < self.CHUNK:
+            self._chunks.append((self._end, bytearray(data)))
+        else:
+            self._chunks.append((self._end, data if isinstance(data, bytes) else bytes(data)))
+        self._end += len(data)
+
+    def _patch(self, position: int, data: memoryview) -> None:
+        """Overwrite bytes still in the window (walking back: patches land near the end)."""
+        end = position + len(data)
+        for index in range(len(self._chunks) - 1, -1, -1):
+            start, chunk = self._chunks[index]
+            if start >= end:
+                continue
+            stop = start + len(chunk)
+            if stop <= position:
+                break
+            if isinstance(chunk, bytes):
+                chunk = bytearray(chunk)
+                self._chunks[index] = (start, chunk)
+            low, high = max(start, position), min(stop, end)
+            chunk[low - start : high - start] = data[low - position : high - position]
+
+    def _flush(self, below: int) -> None:
+        """Hash the chunks that end at or before `below`."""
+        flushed = 0
+        for start, chunk in self._chunks:
+            if start + len(chunk) > below:
+                break
+            self._hash.feed(bytes(chunk) if isinstance(chunk, bytearray) else chunk)
+            self._hashed = start + len(chunk)
+            flushed += 1
+        if flushed:
+            del self._chunks[:flushed]
 
     def _feed_zeros(self, count: int) -> None:
+        zeros = bytes(min(count, COPY_BLOCK))
         while count > 0:
             step = min(count, COPY_BLOCK)
-            self._hash.feed(bytes(step))
+            self._hash.feed(zeros if step == len(zeros) else zeros[:step])
             count -= step
 
     def finish(self) -> None:
@@ -376,8 +411,7 @@ class HashingWriter(io.RawIOBase):
         end = self._raw.seek(0, os.SEEK_END)
         if not self.valid:
             return
-        if self._head is not None:
-            self._flush_head(end)
+        self._flush(self._end)
         if end > self._hashed:
             self._feed_zeros(end - self._hashed)
             self._hashed = end
@@ -387,10 +421,24 @@ class HashingWriter(io.RawIOBase):
     def invalidate(self) -> None:
         if self.valid:
             self.valid = False
+            self._chunks.clear()
             self._hash.abandon()
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+
+def _write_in_extent_order(iso: pycdlib.PyCdlib) -> None:
+    """Make pycdlib write file data front to back.
+
+    write_fp() copies file data in the order of its inode list (directory
+    order), which on a large image jumps back and forth; sorted by extent,
+    every write lands at or after the previous one, so HashingWriter can hash
+    as it goes and the disk sees one sequential stream.
+    """
+    if iso._needs_reshuffle:
+        iso._reshuffle_extents()
+    iso.inodes.sort(key=lambda ino: ino.extent_location())
 
 
 @contextlib.contextmanager

@@ -1,0 +1,80 @@
+"""The output ISO's SHA-256 is computed while pycdlib writes it, not by reading the image back."""
+
+import hashlib
+import random
+
+import pytest
+
+from builder import iso as iso_module
+from builder.iso import HashingWriter, IsoImage, NewFile
+
+from . import fixtures
+from .conftest import require
+
+
+class SmallWindow(HashingWriter):
+    LAG = 64 * 1024
+    CHUNK = 16 * 1024
+
+
+def file_digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_out_of_order_writes_inside_the_window_give_the_file_digest(tmp_path):
+    rng = random.Random(7)
+    path = tmp_path / "image"
+    with open(path, "w+b") as raw:
+        writer = SmallWindow(raw)
+        position = 0
+        for _ in range(400):
+            kind = rng.random()
+            if kind < 0.2:  # a patch shortly behind the furthest write
+                target = max(0, position - rng.randrange(0, SmallWindow.LAG // 2))
+            elif kind < 0.25:  # a jump far ahead, over a hole the file leaves as zeros
+                target = position + rng.randrange(SmallWindow.LAG, 4 * SmallWindow.LAG)
+            else:  # the next block, or a small gap
+                target = position + rng.choice([0, 0, 0, 2048, 5000])
+            data = rng.randbytes(rng.choice([512, 2048, 40_000, 100_000]))
+            writer.seek(target)
+            writer.write(data)
+            position = max(position, target + len(data))
+        writer.seek(position + 3 * SmallWindow.LAG)  # a tail that is only seeked over, as pycdlib pads
+        writer.write(b"\0")
+        writer.finish()
+        assert writer.valid
+        digest = writer.hexdigest()
+    assert digest == file_digest(path)
+
+
+def test_a_write_behind_the_window_invalidates_the_digest(tmp_path):
+    with open(tmp_path / "image", "w+b") as raw:
+        writer = SmallWindow(raw)
+        for _ in range(3 * SmallWindow.LAG // 4096):
+            writer.write(bytes(4096))
+        writer.seek(0)
+        writer.write(b"MBR")
+        writer.finish()
+        assert not writer.valid
+
+
+@pytest.fixture(scope="module")
+def spread_iso(tmp_path_factory):
+    """An ISO whose files are far larger than the window, many of them in several directories."""
+    require("xorriso", "grub-mkimage", "mkfs.vfat", "mcopy", "createrepo_c")
+    return fixtures.make_photon_iso(tmp_path_factory.mktemp("spread"), installer_in_initrd="2.7",
+                                    filler_bytes=48 * 2**20)
+
+
+def test_remastering_never_reads_the_output_back(spread_iso, tmp_path, monkeypatch):
+    def no_read_back(_fp):
+        raise AssertionError("the output image was read back to hash it")
+
+    monkeypatch.setattr(iso_module, "sha256_fileobj", no_read_back)
+    ks = tmp_path / "ks.cfg"
+    ks.write_text("{}\n")
+    out = tmp_path / "out.iso"
+    with IsoImage(spread_iso) as image:
+        digest = iso_module.remaster(image, out, [NewFile("/isolinux/ks.cfg", ks), NewFile("/zz/late.txt", ks)],
+                                     epoch=1735689600)
+    assert digest == file_digest(out)
