@@ -66,8 +66,7 @@ class Cache:
         """True when `path` exists with the expected digest (hashing it only if the note does not say)."""
         if not path.is_file():
             return False
-        note = self._read_note(path)
-        known = note.get("digests", {}) if note.get("stamp") == _stamp(path) else {}
+        known = recorded_digests(path)
         if checksum.algorithm in known:
             return known[checksum.algorithm] == checksum.value
         actual = file_digest(path, checksum.algorithm)
@@ -78,26 +77,31 @@ class Cache:
         """Record that `path` (just checked) has `checksum`."""
         self._write_note(path, {checksum.algorithm: checksum.value})
 
-    @staticmethod
-    def _note_path(path: Path) -> Path:
-        return path.with_name(path.name + ".verified")
-
-    def _read_note(self, path: Path) -> dict:
-        try:
-            note = json.loads(self._note_path(path).read_text())
-        except (OSError, ValueError):
-            return {}
-        return note if isinstance(note, dict) else {}
-
     def _write_note(self, path: Path, digests: dict) -> None:
         note = {"stamp": _stamp(path), "digests": digests}
-        target = self._note_path(path)
+        target = _note_path(path)
         temporary = target.with_name(target.name + ".tmp")
         try:
             temporary.write_text(json.dumps(note, sort_keys=True))
             os.replace(temporary, target)
         except OSError:
             pass  # only a speed-up: without the note the file is hashed next time
+
+
+def recorded_digests(path: Path) -> dict[str, str]:
+    """The digests (algorithm -> hex) noted for `path` when it was verified, if it has not changed since."""
+    try:
+        note = json.loads(_note_path(path).read_text())
+        stamp = _stamp(path)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(note, dict) or note.get("stamp") != stamp or not isinstance(note.get("digests"), dict):
+        return {}
+    return note["digests"]
+
+
+def _note_path(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
 
 
 def _stamp(path: Path) -> list[int]:

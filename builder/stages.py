@@ -17,6 +17,7 @@ from typing import Callable
 
 from . import __version__, bootconfig, isodetect
 from .buildconfig import PhotonSettings, VmSettings, photon_settings, vm_settings
+from .cache import recorded_digests
 from .errors import BuildError, InvalidInput
 from .iso import IsoImage, NewFile, NewSymlink, remaster, sha256_file
 from .kickstart import build_kickstart, check_kickstart, kickstart_json
@@ -260,10 +261,18 @@ def _text(image: IsoImage, path: str) -> str:
 
 
 def start_base_hash(ctx: BuildContext) -> threading.Thread:
-    """Hash the input ISO in a thread while the build works (hashlib releases the GIL)."""
+    """Hash the input ISO in a thread while the build works (hashlib releases the GIL).
+
+    An ISO from the download cache whose SHA-256 was noted when it was
+    verified (and is unchanged since) is not hashed again.
+    """
     result = {}
+    recorded = recorded_digests(ctx.config.iso_path).get("sha256")
 
     def run():
+        if recorded:
+            result["sha256"] = recorded
+            return
         try:
             result["sha256"] = sha256_file(ctx.config.iso_path)
         except OSError as exc:

@@ -1,10 +1,15 @@
 """`build-appliance build --format iso` end to end on Photon-like fixture ISOs, read back by independent tools."""
 
+import contextlib
+import functools
 import hashlib
+import http.server
 import json
 import os
+import shutil
 import subprocess
 import sys
+import threading
 
 import pycdlib
 import pytest
@@ -192,31 +197,86 @@ def test_full_disk_leaves_no_partial_output(full_iso, tmp_path):
         subprocess.run(["umount", str(out)], check=True)
 
 
-def test_fetch_missing_downloads_what_a_minimal_iso_lacks(minimal_iso, lb_rpm_dir, tmp_path):
-    """build --fetch-missing against a repository served on 127.0.0.1 (no internet)."""
-    import functools
-    import http.server
-    import shutil as _shutil
-    import threading
-
-    repo = tmp_path / "repo"
-    _shutil.copytree(lb_rpm_dir, repo / "x86_64")
-    subprocess.run(["createrepo_c", "--quiet", str(repo)], check=True, capture_output=True)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo))
+@contextlib.contextmanager
+def serving(directory):
+    """An HTTP server on 127.0.0.1 for `directory`; yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        out = tmp_path / "out"
-        result = run_cli("build", "--iso", minimal_iso, "--out", out, "--format", "iso", "--fetch-missing",
-                         "--repo-url", f"http://127.0.0.1:{server.server_address[1]}/",
-                         "--cache-dir", tmp_path / "cache")
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_fetch_missing_downloads_what_a_minimal_iso_lacks(minimal_iso, lb_rpm_dir, tmp_path):
+    """build --fetch-missing against a repository served on 127.0.0.1 (no internet)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(lb_rpm_dir, repo / "x86_64")
+    subprocess.run(["createrepo_c", "--quiet", str(repo)], check=True, capture_output=True)
+    with serving(repo) as url:
+        out = tmp_path / "out"
+        result = run_cli("build", "--iso", minimal_iso, "--out", out, "--format", "iso", "--fetch-missing",
+                         "--repo-url", url + "/", "--cache-dir", tmp_path / "cache")
     assert result.returncode == 0, result.stderr
     fetched = sorted(path.name for path in (tmp_path / "cache" / "rpms-4.0").iterdir())
     assert fetched == sorted(path.name for path in lb_rpm_dir.iterdir())
     info = json.loads((out / "build-info.json").read_text())
     assert len(info["rpms_added"]) == len(fetched)
+
+
+def test_build_photon_downloads_verifies_caches_and_reuses_the_iso(full_iso, tmp_path):
+    """build --photon 5.0 from a mirror on 127.0.0.1; the second build runs from the cache, offline."""
+    from builder import sources
+
+    pin = sources.iso_pin("5.0", "full")
+    mirror = tmp_path / "mirror"
+    served = mirror / "5.0" / pin.revision / "iso" / pin.file_name
+    served.parent.mkdir(parents=True)
+    shutil.copy(full_iso, served)
+    digest = hashlib.sha256(full_iso.read_bytes()).hexdigest()
+    cache = tmp_path / "cache"
+    with serving(mirror) as url:
+        bad = run_cli("build", "--photon", "5.0", "--mirror", url, "--iso-sha256", "0" * 64,
+                      "--cache-dir", cache, "--out", tmp_path / "bad", "--format", "iso")
+        first = run_cli("build", "--photon", "5.0", "--mirror", url, "--iso-sha256", digest,
+                        "--cache-dir", cache, "--out", tmp_path / "one", "--format", "iso")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and "sha256" in bad.stderr.lower()
+    assert first.returncode == 0, first.stderr
+    cached = cache / "iso" / pin.file_name
+    assert cached.read_bytes() == full_iso.read_bytes()
+    # the mirror is gone: the second build can only use the cached, verified ISO
+    second = run_cli("build", "--photon", "5.0", "--mirror", "http://127.0.0.1:9/", "--iso-sha256", digest,
+                     "--cache-dir", cache, "--out", tmp_path / "two", "--format", "iso")
+    assert second.returncode == 0, second.stderr
+    for out in ("one", "two"):
+        info = json.loads((tmp_path / out / "build-info.json").read_text())
+        assert info["base_iso"]["sha256"] == digest and info["base_iso"]["photon_release"] == "5.0"
+    assert (tmp_path / "one" / "photon-lb-1.0.0.iso").read_bytes() == (tmp_path / "two" / "photon-lb-1.0.0.iso").read_bytes()
+
+
+def test_a_cached_iso_is_not_hashed_again_but_a_changed_one_is(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from builder import stages
+    from builder.cache import Cache
+    from builder.download import Checksum
+
+    iso = tmp_path / "iso" / "photon.iso"
+    iso.parent.mkdir()
+    iso.write_bytes(b"x" * 4096)
+    digest = hashlib.sha256(iso.read_bytes()).hexdigest()
+    Cache(tmp_path).mark_verified(iso, Checksum("sha256", digest))
+    ctx = SimpleNamespace(config=SimpleNamespace(iso_path=iso))
+    hashed = []
+    monkeypatch.setattr(stages, "sha256_file", lambda path: hashed.append(path) or "fresh")
+    noted = stages.start_base_hash(ctx)
+    noted.join(10)
+    assert noted.result == {"sha256": digest} and hashed == []
+    iso.write_bytes(b"y" * 4097)  # changed since it was verified: the note no longer applies
+    fresh = stages.start_base_hash(ctx)
+    fresh.join(10)
+    assert fresh.result == {"sha256": "fresh"} and hashed == [iso]
