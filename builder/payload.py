@@ -28,7 +28,8 @@ TEMPLATE_DIR = "etc/appliance/templates"
 RELEASE_PATH = "etc/appliance/release.json"
 # Directories the appliance owns: they get explicit entries (mode 0755). System
 # directories (/usr, /etc) are left to the installed system.
-OWNED_DIRS = ("etc/appliance", "usr/lib/appliance-agent", "usr/libexec/appliance-agent")
+OWNED_DIRS = ("etc/appliance", "etc/systemd/system/haproxy.service.d", "usr/lib/appliance-agent",
+              "usr/libexec/appliance-agent")
 
 
 @dataclass(frozen=True)

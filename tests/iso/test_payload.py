@@ -10,6 +10,7 @@ from appliance_agent.sample import sample_properties
 from appliance_agent.ovfenv import build_environment
 
 from builder.payload import AGENT_DIR, PROFILE_PATH, payload_files, payload_tar
+from builder.resources import agent_package_dir
 from builder.profile import load_profile
 
 FACTS = {"appliance": "photon-lb", "version": "1.0.0", "photon_release": "5.0", "profile_sha256": "x"}
@@ -64,3 +65,24 @@ def test_unpacked_agent_configures_a_node_with_the_baked_profile(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "bind 192.0.2.21:443" in (root / "etc/haproxy/haproxy.cfg").read_text()
+
+
+def test_haproxy_gets_descriptors_for_its_maxconn():
+    """The systemd drop-in's LimitNOFILE covers two sockets per connection of haproxy.cfg's maxconn."""
+    import configparser
+    import re
+
+    from builder.resources import data_dir
+
+    data = make_tar()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+        drop_in = tar.extractfile("etc/systemd/system/haproxy.service.d/appliance.conf").read().decode()
+    assert "etc/systemd/system/haproxy.service.d" in names
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read_string(drop_in)
+    limit = int(unit["Service"]["LimitNOFILE"])
+    template = (agent_package_dir() / "templates" / "haproxy.cfg.j2").read_text()
+    maxconn = int(re.search(r"^global\n(?:[ \t].*\n|\n)*?[ \t]+maxconn (\d+)$", template, re.M).group(1))
+    assert limit >= 2 * maxconn + 1000, (limit, maxconn)
+    assert data_dir("overlays").joinpath("etc/systemd/system/haproxy.service.d/appliance.conf").is_file()
