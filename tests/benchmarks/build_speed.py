@@ -7,7 +7,7 @@ round (A B A B):
   build --format iso | --format ova | --format both,
   xorriso remastering the same ISO with the same edits
     (-boot_image any replay plus -map of the files our build changes),
-  cp of the base ISO,
+  cp of the base ISO, and two cps of it back to back,
 recording wall time and peak RSS of each run (GNU time), and prints the
 median and fastest round of each, the ratios the project tracks (ISO build
 / xorriso, ISO+OVA build / (2 x cp)) and peak RSS at 1 GB vs 4 GB.
@@ -107,6 +107,10 @@ def run(args):
             "xorriso": ["xorriso", "-indev", base, "-outdev", out / "xorriso.iso", "-boot_image", "any", "replay",
                         *maps, "-commit"],
             "cp": ["cp", base, out / "copy.iso"],
+            # Two copies back to back, as `both` writes twice the ISO's size in one go
+            # (the second copy meets the dirty-page limit the first one filled).
+            "cp twice": ["sh", "-c", 'cp "$1" "$2" && cp "$1" "$3"', "cp-twice", base,
+                         out / "copy1.iso", out / "copy2.iso"],
         }
         for round_number in range(args.rounds):
             for name, command in runs.items():
@@ -145,8 +149,10 @@ def report(results, args):
         for label, pick in (("median", statistics.median), ("fastest", min)):
             iso_ratio = wall(size, "build iso", pick) / wall(size, "xorriso", pick)
             both_ratio = wall(size, "build both", pick) / (2 * wall(size, "cp", pick))
+            both_twice = wall(size, "build both", pick) / wall(size, "cp twice", pick)
             print(f"{size:g} GB ({label}): ISO build / xorriso = {iso_ratio:.2f} (target <= 0.7); "
-                  f"ISO+OVA build / (2 x cp) = {both_ratio:.2f} (target <= 1.5)")
+                  f"ISO+OVA build / (2 x cp) = {both_ratio:.2f}, / (cp twice) = {both_twice:.2f} "
+                  f"(target <= 1.5)")
     if len(args.sizes) > 1:
         low, high = min(args.sizes), max(args.sizes)
         print(f"peak RSS of build both: {rss(low, 'build both'):.1f} MiB at {low:g} GB, "

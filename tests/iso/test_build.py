@@ -242,6 +242,7 @@ def test_build_photon_downloads_verifies_caches_and_reuses_the_iso(full_iso, tmp
     with serving(mirror) as url:
         bad = run_cli("build", "--photon", "5.0", "--mirror", url, "--iso-sha256", "0" * 64,
                       "--cache-dir", cache, "--out", tmp_path / "bad", "--format", "iso")
+        assert not (cache / "iso" / pin.file_name).exists()  # a download that failed its check is not kept
         first = run_cli("build", "--photon", "5.0", "--mirror", url, "--iso-sha256", digest,
                         "--cache-dir", cache, "--out", tmp_path / "one", "--format", "iso")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "sha256" in bad.stderr.lower()
