@@ -300,7 +300,7 @@ class ProgressBars:
 )
 @click.option("--quiet", "-q", is_flag=True, help="Only print errors and the output paths.")
 @click.option("--mirror", default=None, metavar="URL",
-              help="Base URL laid out like https://packages.vmware.com/photon (env BUILD_APPLIANCE_MIRROR).")
+              help="Base URL laid out like https://packages.broadcom.com/photon (env BUILD_APPLIANCE_MIRROR).")
 def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo_urls, cache_dir, profile_path,
           out_dir, formats, rpm_dirs, quiet, mirror):
     """Build the appliance: an unattended-install ISO and an OVA.
@@ -429,7 +429,7 @@ mirror_option = click.option(
     "--mirror",
     default=None,
     metavar="URL",
-    help="Base URL laid out like https://packages.vmware.com/photon (default; env BUILD_APPLIANCE_MIRROR).",
+    help="Base URL laid out like https://packages.broadcom.com/photon (default; env BUILD_APPLIANCE_MIRROR).",
 )
 
 

@@ -9,10 +9,12 @@ package on the 3.0, 4.0 and 5.0 branches give the repository URLs):
     <base>/<release>/photon_release_<release>_x86_64/        packages as released
     <base>/<release>/photon_updates_<release>_x86_64/        newest package versions
 
-with <base> = https://packages.vmware.com/photon. Newer photon-repos
-packages rewrite that host to packages-prod.broadcom.com
-(SPECS/photon-repos/migrate-repo-url.inc); pass --mirror or set
-BUILD_APPLIANCE_MIRROR to use that host, a mirror or an air-gapped copy.
+with <base> = https://packages.broadcom.com/photon. The files used to be
+served from packages.vmware.com/photon, whose ISO links answer 404 since
+2026 (vmware/photon issue #1645); newer photon-repos packages point the
+repositories at Broadcom too (SPECS/photon-repos/migrate-repo-url.inc).
+Pass --mirror or set BUILD_APPLIANCE_MIRROR for another host, a mirror or
+an air-gapped copy.
 
 A pinned checksum is used only once it is `confirmed`, i.e. compared with
 VMware's own download page (https://github.com/vmware/photon/wiki/Downloading-Photon-OS).
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from .download import Checksum, url_file_name
 from .errors import InvalidInput
 
-DEFAULT_BASE_URL = "https://packages.vmware.com/photon"
+DEFAULT_BASE_URL = "https://packages.broadcom.com/photon"
 ENV_MIRROR = "BUILD_APPLIANCE_MIRROR"
 DOWNLOAD_PAGE = "https://github.com/vmware/photon/wiki/Downloading-Photon-OS"
 RELEASES = ("3.0", "4.0", "5.0")

@@ -85,7 +85,7 @@ def test_oversized_partial_gets_416_and_a_fresh_download(served, tmp_path):
 
 
 def test_redirect_to_another_host_keeps_the_range(served, other_server, tmp_path):
-    # packages.vmware.com now redirects to a Broadcom host; a resumed download must survive that.
+    # Mirrors and the old packages.vmware.com host redirect; a resumed download must survive that.
     other_server.files[PATH] = DATA
     served.redirects["/old.iso"] = other_server.url + PATH
     (tmp_path / "f.partial").write_bytes(DATA[:1000])

@@ -71,7 +71,7 @@ def test_unconfirmed_pins_are_refused_with_what_to_do(tmp_path):
         fetch_iso("5.0", "full", tmp_path)
     message = str(caught.value)
     assert "photon-5.0-dde71ec57.x86_64.iso" in message and "--iso-sha512" in message and "--iso FILE" in message
-    assert "https://packages.vmware.com/photon/5.0/GA/iso/" in message and "\n" not in message
+    assert "https://packages.broadcom.com/photon/5.0/GA/iso/" in message and "\n" not in message
     with pytest.raises(InvalidInput, match="--iso-url needs --iso-sha256 or --iso-sha512"):
         fetch_iso("5.0", "full", tmp_path, iso_url="http://127.0.0.1:1/x.iso")
 
@@ -79,7 +79,7 @@ def test_unconfirmed_pins_are_refused_with_what_to_do(tmp_path):
 def test_pins_layout():
     pin = sources.iso_pin("5.0", "full")
     assert pin.url(sources.DEFAULT_BASE_URL) == (
-        "https://packages.vmware.com/photon/5.0/GA/iso/photon-5.0-dde71ec57.x86_64.iso")
+        "https://packages.broadcom.com/photon/5.0/GA/iso/photon-5.0-dde71ec57.x86_64.iso")
     # The project's one third-party hint, recorded but not yet confirmed against VMware's page.
     assert str(pin.checksum) == (
         "sha512:6a7a258399a258da742032987c043ab25503698d35edafaf1ae000f12127da1a161d8b84caa17fd8f23d129e81e1"
