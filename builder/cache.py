@@ -6,9 +6,13 @@ absolute XDG_CACHE_HOME counts), ~/.cache/photon-appliance-builder.
 
 A cached file carries a small `<name>.verified` note (size, mtime and the
 digests it matched), so a second build does not hash a 4 GiB ISO again; a
-file whose size or mtime changed is hashed afresh.
+file whose size or mtime changed is hashed afresh. An ISO given with --iso
+gets its SHA-256 remembered under digests/ instead (nothing is written
+beside the admin's file), keyed by the file's identity and change time,
+which no tool can set back: any change to the file makes it hashed again.
 """
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -107,3 +111,39 @@ def _note_path(path: Path) -> Path:
 def _stamp(path: Path) -> list[int]:
     stat = path.stat()
     return [stat.st_size, stat.st_mtime_ns]
+
+
+def remembered_sha256(path: Path, root: Path) -> str | None:
+    """The SHA-256 remembered for `path` under the cache `root`, if the file is unchanged since."""
+    try:
+        memo = json.loads(_memo_path(path, root).read_text())
+        stamp = identity_stamp(path)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(memo, dict) or memo.get("stamp") != stamp:
+        return None
+    digest = memo.get("sha256")
+    return digest if isinstance(digest, str) and len(digest) == 64 else None
+
+
+def remember_sha256(path: Path, stamp: list[int], digest: str, root: Path) -> None:
+    """Remember `digest` for `path` as it was at `stamp` (taken before hashing it)."""
+    target = _memo_path(path, root)
+    temporary = target.with_name(target.name + ".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps({"path": str(Path(path).resolve()), "stamp": stamp, "sha256": digest}))
+        os.replace(temporary, target)
+    except OSError:
+        pass  # only a speed-up
+
+
+def identity_stamp(path: Path) -> list[int]:
+    """Device, inode, size, modification and change time: equal stamps, same bytes."""
+    stat = os.stat(path)
+    return [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+
+
+def _memo_path(path: Path, root: Path) -> Path:
+    key = hashlib.sha256(str(Path(path).resolve()).encode("utf-8", "surrogateescape")).hexdigest()
+    return Path(root) / "digests" / f"{key}.json"

@@ -17,7 +17,7 @@ from typing import Callable
 
 from . import __version__, bootconfig, isodetect
 from .buildconfig import PhotonSettings, VmSettings, photon_settings, vm_settings
-from .cache import recorded_digests
+from .cache import Cache, identity_stamp, recorded_digests, remember_sha256, remembered_sha256
 from .errors import BuildError, InvalidInput
 from .iso import IsoImage, NewFile, NewSymlink, remaster, sha256_file
 from .kickstart import build_kickstart, check_kickstart, kickstart_json
@@ -263,20 +263,26 @@ def _text(image: IsoImage, path: str) -> str:
 def start_base_hash(ctx: BuildContext) -> threading.Thread:
     """Hash the input ISO in a thread while the build works (hashlib releases the GIL).
 
-    An ISO from the download cache whose SHA-256 was noted when it was
-    verified (and is unchanged since) is not hashed again.
+    An ISO whose SHA-256 is known and which is unchanged since (noted when
+    the download cache verified it, or remembered from an earlier build)
+    is not hashed again.
     """
     result = {}
-    recorded = recorded_digests(ctx.config.iso_path).get("sha256")
+    path = ctx.config.iso_path
+    cache_root = Cache.at(ctx.config.fetch.cache_dir).root
+    known = recorded_digests(path).get("sha256") or remembered_sha256(path, cache_root)
 
     def run():
-        if recorded:
-            result["sha256"] = recorded
+        if known:
+            result["sha256"] = known
             return
         try:
-            result["sha256"] = sha256_file(ctx.config.iso_path)
+            stamp = identity_stamp(path)
+            result["sha256"] = sha256_file(path)
         except OSError as exc:
             result["error"] = exc
+            return
+        remember_sha256(path, stamp, result["sha256"], cache_root)
 
     thread = threading.Thread(target=run, name="base-iso-sha256", daemon=True)
     thread.result = result

@@ -8,6 +8,14 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Builds remember digests in the cache directory: keep the tests' out of the caller's home."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BUILD_APPLIANCE_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def repo_root():
     return REPO

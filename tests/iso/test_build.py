@@ -259,25 +259,48 @@ def test_build_photon_downloads_verifies_caches_and_reuses_the_iso(full_iso, tmp
     assert (tmp_path / "one" / "photon-lb-1.0.0.iso").read_bytes() == (tmp_path / "two" / "photon-lb-1.0.0.iso").read_bytes()
 
 
-def test_a_cached_iso_is_not_hashed_again_but_a_changed_one_is(tmp_path, monkeypatch):
+def test_a_known_iso_digest_is_not_computed_again_but_a_changed_file_is_hashed(tmp_path, monkeypatch):
+    """The base ISO's SHA-256 comes from the download cache's note or from an earlier build while the file is unchanged."""
     from types import SimpleNamespace
 
     from builder import stages
     from builder.cache import Cache
     from builder.download import Checksum
 
-    iso = tmp_path / "iso" / "photon.iso"
-    iso.parent.mkdir()
-    iso.write_bytes(b"x" * 4096)
-    digest = hashlib.sha256(iso.read_bytes()).hexdigest()
-    Cache(tmp_path).mark_verified(iso, Checksum("sha256", digest))
-    ctx = SimpleNamespace(config=SimpleNamespace(iso_path=iso))
     hashed = []
-    monkeypatch.setattr(stages, "sha256_file", lambda path: hashed.append(path) or "fresh")
-    noted = stages.start_base_hash(ctx)
-    noted.join(10)
-    assert noted.result == {"sha256": digest} and hashed == []
-    iso.write_bytes(b"y" * 4097)  # changed since it was verified: the note no longer applies
-    fresh = stages.start_base_hash(ctx)
-    fresh.join(10)
-    assert fresh.result == {"sha256": "fresh"} and hashed == [iso]
+    real_sha256_file = stages.sha256_file
+    monkeypatch.setattr(stages, "sha256_file", lambda path: hashed.append(path) or real_sha256_file(path))
+
+    def base_digest(iso, cache):
+        ctx = SimpleNamespace(config=SimpleNamespace(iso_path=iso, fetch=stages.FetchOptions(cache_dir=cache)))
+        thread = stages.start_base_hash(ctx)
+        thread.join(10)
+        return thread.result["sha256"]
+
+    # downloaded: the cache's verification note already names the digest
+    cached = tmp_path / "cache" / "iso" / "photon.iso"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"x" * 4096)
+    digest = hashlib.sha256(cached.read_bytes()).hexdigest()
+    Cache(tmp_path / "cache").mark_verified(cached, Checksum("sha256", digest))
+    assert base_digest(cached, tmp_path / "cache") == digest and hashed == []
+
+    # given with --iso: hashed once, remembered in the cache (nothing written beside it), then reused
+    own = tmp_path / "mine" / "photon.iso"
+    own.parent.mkdir()
+    own.write_bytes(b"y" * 8192)
+    expected = hashlib.sha256(own.read_bytes()).hexdigest()
+    assert base_digest(own, tmp_path / "cache") == expected and hashed == [own]
+    assert base_digest(own, tmp_path / "cache") == expected and hashed == [own]
+    assert sorted(path.name for path in own.parent.iterdir()) == ["photon.iso"]
+
+    # the same size and modification time but other bytes: the change time gives it away
+    stat = own.stat()
+    with open(own, "r+b") as fp:
+        fp.write(b"z")
+    os.utime(own, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    changed = hashlib.sha256(own.read_bytes()).hexdigest()
+    assert base_digest(own, tmp_path / "cache") == changed and hashed == [own, own]
+    cached.write_bytes(b"w" * 4097)
+    assert base_digest(cached, tmp_path / "cache") == hashlib.sha256(b"w" * 4097).hexdigest()
+    assert hashed == [own, own, cached]
