@@ -436,9 +436,12 @@ def _write_in_extent_order(iso: pycdlib.PyCdlib) -> None:
     every write lands at or after the previous one, so HashingWriter can hash
     as it goes and the disk sees one sequential stream.
     """
-    if iso._needs_reshuffle:
+    inodes = getattr(iso, "inodes", None)
+    if not isinstance(inodes, list) or not hasattr(iso, "_reshuffle_extents"):
+        return  # another pycdlib layout: still correct, the output is hashed by reading it back
+    if getattr(iso, "_needs_reshuffle", True):
         iso._reshuffle_extents()
-    iso.inodes.sort(key=lambda ino: ino.extent_location())
+    inodes.sort(key=lambda ino: ino.extent_location())
 
 
 @contextlib.contextmanager
