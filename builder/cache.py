@@ -18,7 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .download import Checksum, file_digest
+from .download import Checksum
+from .hashing import file_digest
 from .errors import InvalidInput
 
 APP_NAME = "photon-appliance-builder"

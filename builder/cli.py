@@ -298,11 +298,14 @@ class ProgressBars:
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory of extra RPMs to add to the ISO's repository (repeatable).",
 )
+@click.option("--checksum", is_flag=True,
+              help="Also write SHA256SUMS for the outputs (one more SHA-256 pass over each; "
+                   "the OVA's own manifest is always there).")
 @click.option("--quiet", "-q", is_flag=True, help="Only print errors and the output paths.")
 @click.option("--mirror", default=None, metavar="URL",
               help="Base URL laid out like https://packages.broadcom.com/photon (env BUILD_APPLIANCE_MIRROR).")
 def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo_urls, cache_dir, profile_path,
-          out_dir, formats, rpm_dirs, quiet, mirror):
+          out_dir, formats, rpm_dirs, checksum, quiet, mirror):
     """Build the appliance: an unattended-install ISO and an OVA.
 
     The ISO installs Photon with HAProxy, keepalived and the first-boot
@@ -342,6 +345,7 @@ def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo
         profile_path=profile_path,
         out_dir=out_dir,
         formats=formats,
+        checksum=checksum,
         rpm_dirs=tuple(rpm_dirs),
         epoch=source_date_epoch(),
         fetch_missing=fetch_missing,
@@ -356,6 +360,8 @@ def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo
     for output in outputs.values():
         click.echo(str(out_dir / output["file"]))
     click.echo(str(config.info_out))
+    if checksum:
+        click.echo(str(config.sums_out))
 
 
 @cli.command("inspect")

@@ -12,7 +12,6 @@ either case) through urllib's ProxyHandler, which a fresh opener per request
 picks up; file:// URLs work too, for mirrors on a mounted disk.
 """
 
-import hashlib
 import http.client
 import os
 import re
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 
 from . import __version__
 from .errors import BuildError, InvalidArtifact, InvalidInput
+from .hashing import file_digest
 
 CHUNK = 1024 * 1024
 DEFAULT_TIMEOUT = 30.0  # seconds per connect and per read, not for the whole transfer
@@ -71,15 +71,6 @@ class Checksum:
 
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.value}"
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    """Hex digest of a file, read in chunks."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _Interrupted(Exception):

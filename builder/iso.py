@@ -4,15 +4,16 @@ Paths are Rock Ridge paths ("/isolinux/isolinux.cfg"), the names Photon's
 installer and boot loaders see. Remastering keeps everything pycdlib parsed
 (both El Torito entries, boot-info-table, Rock Ridge modes and symlinks, the
 volume label, the PVD dates GRUB derives `$photondisk` from) and changes only
-what the build asks for. File data is copied from the source in chunks, so
+what the build asks for. File data the build does not change is copied
+from the source ISO by the kernel (see SourceReferences), in chunks, so
 memory does not grow with the ISO.
 """
 
 import contextlib
-import hashlib
 import io
 import os
 import re
+import stat
 import struct
 import time
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ import pycdlib.utils
 from pycdlib.pycdlibexception import PyCdlibException
 
 from . import hybrid
-from .hashing import BackgroundHash
+from .hashing import BackgroundHash, fileobj_sha256
+from .kernelcopy import SourceRange, copy_range
 from .errors import InternalError, InvalidArtifact, InvalidInput
 
 SECTOR = 2048
@@ -62,6 +64,9 @@ class NewFile:
     path: str
     source: bytes | Path
     mode: int | None = None  # None: the replaced file's mode, or read-only for a new one
+    # A byte the file may end with any number of (b" " after JSON): remaster may append a
+    # sector of it to keep the unchanged files page-aligned (see _align_copied_data).
+    pad_with: bytes = b""
 
     @property
     def size(self) -> int:
@@ -239,13 +244,18 @@ def remaster(
     symlinks: list[NewSymlink] = (),
     epoch: int,
     progress: Callable[[int, int], None] | None = None,
-) -> str:
+    digest: bool = True,
+    deferred: bool = False,
+) -> str | Callable[[], str] | None:
     """Write `image` with `remove`d paths gone and `new_files`/`symlinks` added.
 
     `out` is a path, or a readable and writable file object positioned
     anywhere (the image starts at its offset 0: an OVA member written in
-    place). Returns the SHA-256 of the written image. The caller owns `out`
-    (and its clean-up on failure).
+    place). Returns the SHA-256 of the written image, or None when `digest`
+    is false (one SHA-256 pass less); with `deferred`, a callable that waits
+    for it, so the caller can copy the image while it is being hashed (the
+    source ISO must stay open until then). The caller owns `out` (and its
+    clean-up on failure).
     """
     iso = image._iso
     handles: list[BinaryIO] = []
@@ -257,16 +267,17 @@ def remaster(
                 _replace(iso, image, new, handles)
             for link in symlinks:
                 _add_symlink(iso, image, link)
+            _align_copied_data(iso, image, new_files, handles)
         image._files = None
         callback = (lambda done, total, _opaque: progress(done, total)) if progress else None
         with contextlib.ExitStack() as stack:
             raw = out if not isinstance(out, (str, Path)) else stack.enter_context(open(out, "w+b"))
-            writer = HashingWriter(raw)
+            writer = HashingWriter(raw, hashing=digest)
             _write_in_extent_order(iso)
             try:
                 # pycdlib stamps the volume modification date at write time; GRUB derives
                 # the ISO's UUID from it, so it must be the build's fixed time too.
-                with _fixed_clock(epoch):
+                with _fixed_clock(epoch), _source_by_reference(iso, image._fp):
                     iso.write_fp(writer, blocksize=COPY_BLOCK, progress_cb=callback)
             except PyCdlibException as exc:
                 raise InternalError(f"pycdlib could not write the image: {exc}")
@@ -275,24 +286,82 @@ def remaster(
             if image.has_isohybrid():
                 hybrid.repair(raw)
                 writer.invalidate()
-            return writer.hexdigest() if writer.valid else sha256_fileobj(raw)
+            if writer.valid:
+                return writer.hexdigest if deferred else writer.hexdigest()
+            if not digest:
+                return None
+            known = fileobj_sha256(raw)
+            return (lambda: known) if deferred else known
     finally:
         for handle in handles:
             handle.close()
 
 
-def sha256_file(path: Path) -> str:
-    with open(path, "rb") as fp:
-        return sha256_fileobj(fp)
+class SourceReferences:
+    """The source ISO as pycdlib's write_fp() reads file data from it.
+
+    A large read returns a SourceRange (where the bytes are) instead of the
+    bytes; pycdlib hands it on to HashingWriter.write() unopened, which has
+    the kernel copy it and the hash worker read it. Small reads return bytes.
+    """
+
+    SMALLEST = 64 * 1024
+
+    def __init__(self, fp: BinaryIO, fd: int):
+        self._fp, self._fd = fp, fd
+        self._size = os.fstat(fd).st_size
+        self._pos = 0
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        origin = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        self._pos = max(0, origin + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes | SourceRange:
+        available = max(0, self._size - self._pos)
+        size = available if size is None or size < 0 else min(size, available)
+        if size < self.SMALLEST:
+            self._fp.seek(self._pos)
+            data = self._fp.read(size)
+        else:
+            data = SourceRange(self._fd, self._pos, size)
+        self._pos += len(data)
+        return data
 
 
-def sha256_fileobj(fp: BinaryIO) -> str:
-    """SHA-256 of everything in `fp`, from offset 0."""
-    digest = hashlib.sha256()
-    fp.seek(0)
-    while block := fp.read(COPY_BLOCK):
-        digest.update(block)
-    return digest.hexdigest()
+@contextlib.contextmanager
+def _source_by_reference(iso: pycdlib.PyCdlib, source: BinaryIO):
+    """While writing, let pycdlib read the unchanged files' data from `source` as SourceRanges."""
+    inodes = getattr(iso, "inodes", None)
+    try:
+        fd = source.fileno()
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        regular = False
+    if not regular or not isinstance(inodes, list):
+        yield  # another pycdlib layout, or a source without a file descriptor: bytes as usual
+        return
+    references = SourceReferences(source, fd)
+    swapped = [ino for ino in inodes if getattr(ino, "data_fp", None) is source]
+    for ino in swapped:
+        ino.data_fp = references
+    try:
+        yield
+    finally:
+        for ino in swapped:
+            ino.data_fp = source
+
+
+def _kernel_target(raw: BinaryIO) -> tuple[int, int] | None:
+    """(file descriptor, offset of the image in it) when `raw` is a regular file the kernel can copy into."""
+    try:
+        fd, base = raw.kernel_target() if hasattr(raw, "kernel_target") else (raw.fileno(), 0)
+        return (fd, base) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
 
 
 class HashingWriter(io.RawIOBase):
@@ -305,19 +374,23 @@ class HashingWriter(io.RawIOBase):
     chunks, where a late write can still patch them; older bytes go to the
     hash. A write behind that window makes the digest invalid, and the
     caller re-reads the file instead.
+
+    A SourceRange (unchanged file data, see SourceReferences) is copied by
+    the kernel and sits in the window by reference; the hash worker reads it.
     """
 
     LAG = 4 * 1024 * 1024
     CHUNK = 1024 * 1024  # small writes are merged into chunks of about this size
 
-    def __init__(self, raw: BinaryIO):
+    def __init__(self, raw: BinaryIO, hashing: bool = True):
         self._raw = raw
-        self._hash = BackgroundHash()
+        self._target = _kernel_target(raw)
+        self._hash = BackgroundHash() if hashing else None
         self._hashed = 0  # bytes [0, _hashed) went to the hash
-        self._chunks: list[tuple[int, bytearray | bytes]] = []  # contiguous from _hashed
+        self._chunks: list[tuple[int, bytearray | bytes | SourceRange]] = []  # contiguous from _hashed
         self._end = 0  # end of the last chunk
         self._pos = 0
-        self.valid = True
+        self.valid = hashing  # without hashing it is a plain writer that lets the kernel copy
         self.mode = "wb"
 
     def writable(self) -> bool:
@@ -334,8 +407,16 @@ class HashingWriter(io.RawIOBase):
         return self._pos
 
     def write(self, data) -> int:
+        if isinstance(data, SourceRange) and (self._target is None or self._pos < self._end):
+            data = data.read()  # no file to copy into, or it patches bytes still in the window
         if self.valid:
             self._account(self._pos, data)
+        if isinstance(data, SourceRange):
+            fd, base = self._target
+            self._raw.flush()
+            copy_range(data, fd, base + self._pos)
+            self._pos = self._raw.seek(self._pos + len(data))
+            return len(data)
         written = self._raw.write(data)
         self._pos += written
         return written
@@ -363,7 +444,9 @@ class HashingWriter(io.RawIOBase):
 
     def _append(self, data) -> None:
         last = self._chunks[-1][1] if self._chunks else None
-        if isinstance(last, bytearray) and len(last) + len(data) <= self.CHUNK:
+        if isinstance(data, SourceRange):
+            self._chunks.append((self._end, data))
+        elif isinstance(last, bytearray) and len(last) + len(data) <= self.CHUNK:
             last += data
         elif len(data) < self.CHUNK:
             self._chunks.append((self._end, bytearray(data)))
@@ -381,8 +464,8 @@ class HashingWriter(io.RawIOBase):
             stop = start + len(chunk)
             if stop <= position:
                 break
-            if isinstance(chunk, bytes):
-                chunk = bytearray(chunk)
+            if isinstance(chunk, (bytes, SourceRange)):
+                chunk = bytearray(chunk if isinstance(chunk, bytes) else chunk.read())
                 self._chunks[index] = (start, chunk)
             low, high = max(start, position), min(stop, end)
             chunk[low - start : high - start] = data[low - position : high - position]
@@ -426,6 +509,38 @@ class HashingWriter(io.RawIOBase):
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+
+def _align_copied_data(iso, image: IsoImage, new_files: list[NewFile], handles: list) -> None:
+    """Keep most unchanged file data at the same offset within a 4 KiB page as in the source.
+
+    Sectors are 2 KiB, so a change of an odd number of sectors before the
+    bulk of the data (the RPMs) leaves every byte of it half a page off its
+    place in the source, and the kernel's copy is then about a third slower.
+    A sector of padding at the end of a file that allows it restores the
+    alignment.
+    """
+    movable = next((new for new in new_files if new.pad_with and isinstance(new.source, bytes)), None)
+    if movable is None or not hasattr(iso, "_reshuffle_extents") or not isinstance(getattr(iso, "inodes", None), list):
+        return
+    iso._reshuffle_extents()
+    if _misalignment(iso, image._fp) <= 0:
+        return
+    padded = NewFile(movable.path, movable.source + movable.pad_with * SECTOR, movable.mode)
+    _replace(iso, image, padded, handles)
+    iso._reshuffle_extents()
+    if _misalignment(iso, image._fp) > 0:  # the padding moved nothing that mattered: undo it
+        _replace(iso, image, movable, handles)
+
+
+def _misalignment(iso, source: BinaryIO) -> int:
+    """Bytes of source data that would be copied to a different offset within a page, less those that would not."""
+    balance = 0
+    for ino in iso.inodes:
+        if getattr(ino, "data_fp", None) is source and ino.get_data_length() >= SourceReferences.SMALLEST:
+            odd = (ino.extent_location() - ino.orig_extent_loc) % 2
+            balance += ino.get_data_length() if odd else -ino.get_data_length()
+    return balance
 
 
 def _write_in_extent_order(iso: pycdlib.PyCdlib) -> None:

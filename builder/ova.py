@@ -11,18 +11,18 @@ are fixed-length) and filled in afterwards.
 """
 
 import contextlib
-import errno
+import dataclasses
 import hashlib
 import os
 import re
 import tarfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 from .errors import InternalError, InvalidArtifact
 from .hashing import BackgroundHash
+from .kernelcopy import SourceRange, copy_range
 
 BLOCK = 512
 COPY_BLOCK = 1024 * 1024
@@ -42,7 +42,7 @@ class OvaMember:
     name: str
     size: int
     write: Callable[[BinaryIO], None] | None = None
-    sha256: str | None = None
+    sha256: str | Callable[[], str] | None = None  # a callable: a digest still being computed
     source: Path | None = None  # or copy this file (in the kernel, while the OVA hash runs beside it)
 
 
@@ -68,18 +68,18 @@ def _header(name: str, size: int, mtime: int) -> bytes:
 
 
 class _HashingWriter:
-    """Counts and hashes what goes through it (the hash on another core when `background`)."""
+    """Counts and, when `hashing`, hashes what goes through it (on another core when `background`)."""
 
     def __init__(self, out: BinaryIO, progress, hashing: bool = True, background: bool = False):
         self.out, self.count, self.progress = out, 0, progress
-        self.digest = BackgroundHash() if background else hashlib.sha256()
+        self.digest = (BackgroundHash() if background else hashlib.sha256()) if hashing else None
         self.hashing = hashing
 
     def feed(self, data) -> None:
         (self.digest.feed if isinstance(self.digest, BackgroundHash) else self.digest.update)(data)
 
-    def hexdigest(self) -> str:
-        return self.digest.hexdigest()
+    def hexdigest(self) -> str | None:
+        return self.digest.hexdigest() if self.hashing else None
 
     def write(self, data) -> int:
         if self.hashing:
@@ -103,15 +103,27 @@ def write_ova(
     *,
     mtime: int,
     progress: Callable[[int, int], None] | None = None,
+    whole_digest: bool = True,
 ) -> OvaWritten:
-    """Write the OVA at `path` (via `<path>.partial`, removed on failure)."""
+    """Write the OVA at `path` (via `<path>.partial`, removed on failure).
+
+    A member's `sha256` may be a callable: a digest still being computed
+    (the ISO's, on another core), asked for only once the bytes are in the
+    archive, so that hashing and copying overlap. With `whole_digest` the
+    .ova itself is hashed as it is written, which needs every digest before
+    the manifest is written: one more SHA-256 pass over all of it.
+    """
     path = Path(path)
     names = [descriptor_name] + [member.name for member in files]
     if len(set(names)) != len(names) or any("/" in name or not name.isascii() for name in names):
         raise InternalError(f"OVA member names must be unique plain ASCII file names: {names}")
+    if whole_digest:
+        files = [_resolved(member) for member in files]
     manifest_name = descriptor_name.rsplit(".", 1)[0] + ".mf"
+    manifest_length = len(manifest_text({name: "0" * 64 for name in names}))
+    descriptor = aligned_descriptor(descriptor, manifest_length, [member.size for member in files[:-1]])
     digests = {descriptor_name: hashlib.sha256(descriptor).hexdigest()}
-    known = all(member.sha256 for member in files)
+    known = all(isinstance(member.sha256, str) for member in files)
     if known:
         digests.update((member.name, member.sha256) for member in files)
     manifest = manifest_text(digests if known else {name: "0" * 64 for name in names})
@@ -125,91 +137,89 @@ def write_ova(
 
     partial = path.with_name(path.name + ".partial")
     try:
-        with open(partial, "wb") as raw:
-            out = _HashingWriter(raw, None, background=known)
+        with contextlib.ExitStack() as sources, open(partial, "wb") as raw:
+            out = _HashingWriter(raw, None, hashing=known and whole_digest, background=True)
             _write_member(out, descriptor_name, descriptor, mtime)
             manifest_at = raw.tell()
             _write_member(out, manifest_name, manifest, mtime)
             for member in files:
                 out.write(_header(member.name, member.size, mtime))
                 if member.source is not None:
-                    if not known:
-                        raise InternalError("a copied member needs its digest up front")
-                    _copy_member(raw, out, member, advance)
+                    if member.sha256 is None:
+                        raise InternalError("a copied member needs its digest, or a pending one")
+                    # open until the OVA's digest is done: the hash worker reads it by reference
+                    source = sources.enter_context(open(member.source, "rb"))
+                    _copy_member(raw, out, member, source, advance)
                 else:
-                    writer = _HashingWriter(out, advance, hashing=not known)
+                    writer = _HashingWriter(out, advance, hashing=member.sha256 is None)
                     member.write(writer)
                     if writer.count != member.size:
                         raise InternalError(f"{member.name}: wrote {writer.count} bytes, declared {member.size}")
-                    if not known:
-                        digests[member.name] = writer.digest.hexdigest()
+                    if member.sha256 is None:
+                        digests[member.name] = writer.hexdigest()
                 out.write(bytes(-member.size % BLOCK))
             out.write(bytes(2 * BLOCK))  # end of archive
             if not known:
-                final = manifest_text(digests)
+                digests.update((member.name, _resolved(member).sha256) for member in files if member.sha256)
+                final = manifest_text({name: digests[name] for name in names})
                 if len(final) != len(manifest):
                     raise InternalError("the manifest changed length")
                 raw.seek(manifest_at + BLOCK)
                 raw.write(final)
+            whole = out.hexdigest()
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):
             partial.unlink()
         raise
-    return OvaWritten(digests, out.hexdigest() if known else None)
+    return OvaWritten({name: digests[name] for name in names}, whole)
 
 
-def _copy_member(raw: BinaryIO, out: "_HashingWriter", member: OvaMember, advance) -> None:
-    """Copy `member.source` into the archive in the kernel while this thread feeds its bytes to the hash."""
+def _resolved(member: OvaMember) -> OvaMember:
+    """`member` with a pending digest waited for."""
+    return dataclasses.replace(member, sha256=member.sha256()) if callable(member.sha256) else member
+
+
+PAGE = 4096
+
+
+def aligned_descriptor(descriptor: bytes, manifest_length: int, sizes_before_last: list[int]) -> bytes:
+    """The descriptor padded with trailing spaces so the last member's data starts on a 4 KiB boundary.
+
+    The last member is the installer ISO, copied by the kernel; from and to
+    page-aligned offsets that copy is about a third faster. The padding
+    depends only on lengths that do not change with the ISO's size.
+    """
+    def blocks(length):
+        return BLOCK + length + -length % BLOCK  # a header, then the data in whole blocks
+
+    offset = blocks(len(descriptor)) + blocks(manifest_length) + sum(map(blocks, sizes_before_last)) + BLOCK
+    short = -offset % PAGE
+    if not short:
+        return descriptor
+    body = descriptor.rstrip(b"\n")
+    return body.ljust(len(descriptor) + -len(descriptor) % BLOCK + short - 1, b" ") + b"\n"
+
+
+COPY_PIECE = 16 * 1024 * 1024  # progress is reported per piece
+
+
+def _copy_member(raw: BinaryIO, out: "_HashingWriter", member: OvaMember, source: BinaryIO, advance) -> None:
+    """Copy `member.source` into the archive in the kernel; the OVA's hash worker, if any, reads it too."""
+    if os.fstat(source.fileno()).st_size != member.size:
+        raise InternalError(f"{member.source} is not {member.size} bytes (was it changed during the build?)")
     raw.flush()
     start = raw.tell()
-    failure: list[BaseException] = []
-
-    def copy():
-        try:
-            _copy_range(member.source, raw.fileno(), start, member.size)
-        except BaseException as exc:
-            failure.append(exc)
-
-    copier = threading.Thread(target=copy, name="ova-copy", daemon=True)
-    copier.start()
-    fed = 0
-    with open(member.source, "rb") as source:
-        while fed < member.size:
-            block = source.read(min(COPY_BLOCK, member.size - fed))
-            if not block:
-                break
-            out.feed(block)
-            fed += len(block)
-            advance(len(block))
-    copier.join()
-    if failure:
-        raise failure[0]
-    if fed != member.size:
-        raise InternalError(f"{member.source} is {fed} bytes, declared {member.size}")
+    done = 0
+    while done < member.size:
+        piece = SourceRange(source.fileno(), done, min(COPY_PIECE, member.size - done))
+        if out.hashing:
+            out.feed(piece)
+        copy_range(piece, raw.fileno(), start + done)
+        done += piece.size
+        advance(piece.size)
     raw.seek(start + member.size)
     out.count += member.size
-
-
-def _copy_range(source: Path, destination_fd: int, offset: int, size: int) -> None:
-    with open(source, "rb") as src:
-        copied = 0
-        try:
-            while copied < size:
-                count = os.copy_file_range(src.fileno(), destination_fd, size - copied, copied, offset + copied)
-                if count == 0:
-                    raise InternalError(f"{source} ended after {copied} of {size} bytes")
-                copied += count
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                raise
-        while copied < size:  # no copy_file_range across these file systems: plain pread/pwrite
-            block = os.pread(src.fileno(), min(COPY_BLOCK, size - copied), copied)
-            if not block:
-                raise InternalError(f"{source} ended after {copied} of {size} bytes")
-            os.pwrite(destination_fd, block, offset + copied)
-            copied += len(block)
 
 
 WIDEST_SIZE = 10**13 - 1  # the widest file size a descriptor will name (13 digits)
@@ -238,6 +248,7 @@ def write_ova_in_place(
     write_last: Callable[[BinaryIO], str],
     *,
     mtime: int,
+    whole_digest: bool = True,
 ) -> OvaWritten:
     """Write an OVA whose last member is made straight into the archive (no copy of it anywhere).
 
@@ -246,8 +257,9 @@ def write_ova_in_place(
     it stopped. The descriptor, which names that size, is made afterwards
     by `descriptor_for(size)` and padded with trailing spaces to the length
     reserved for it (XML allows white space after the root element), the
-    manifest (fixed-length lines) is filled in, then the whole OVA is hashed
-    in one read. Written via `<path>.partial`, removed on failure.
+    manifest (fixed-length lines) is filled in, then, with `whole_digest`,
+    the whole OVA is hashed in one read. Written via `<path>.partial`,
+    removed on failure.
     """
     from .window import FileWindow
 
@@ -256,8 +268,9 @@ def write_ova_in_place(
     if len(set(names)) != len(names) or any("/" in name or not name.isascii() for name in names):
         raise InternalError(f"OVA member names must be unique plain ASCII file names: {names}")
     manifest_name = descriptor_name.rsplit(".", 1)[0] + ".mf"
-    reserved = len(descriptor_for(WIDEST_SIZE))
     manifest_length = len(manifest_text({name: "0" * 64 for name in names}))
+    sizes_before_last = [len(data) for _name, data in files]
+    reserved = len(aligned_descriptor(bytes(len(descriptor_for(WIDEST_SIZE))), manifest_length, sizes_before_last))
     partial = path.with_name(path.name + ".partial")
     try:
         with open(partial, "w+b") as raw:
@@ -276,17 +289,21 @@ def write_ova_in_place(
             raw.write(bytes(-size % BLOCK) + bytes(2 * BLOCK))
             raw.seek(last_header)
             raw.write(_header(last_name, size, mtime))
-            descriptor = padded_descriptor(descriptor_for, size)
+            descriptor = aligned_descriptor(padded_descriptor(descriptor_for, size), manifest_length,
+                                            sizes_before_last)
+            if len(descriptor) != reserved:
+                raise InternalError("the descriptor does not fit the space reserved for it")
             digests = {descriptor_name: hashlib.sha256(descriptor).hexdigest(), **digests}
             manifest = manifest_text({name: digests[name] for name in names})
             raw.seek(0)
             _write_member(raw, descriptor_name, descriptor, mtime)
             _write_member(raw, manifest_name, manifest, mtime)
-            raw.seek(0)
-            whole = BackgroundHash()
-            while block := raw.read(COPY_BLOCK):
-                whole.feed(block)
-            digest = whole.hexdigest()
+            digest = None
+            if whole_digest:
+                raw.flush()
+                whole = BackgroundHash()
+                whole.feed(SourceRange(raw.fileno(), 0, os.fstat(raw.fileno()).st_size))
+                digest = whole.hexdigest()
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):

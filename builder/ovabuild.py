@@ -1,8 +1,8 @@
 """The OVA stage: an empty system disk, the installer ISO as the CD-ROM, and the descriptor with the form.
 
-The ISO's bytes were hashed while they were written, so here they are read
-once more, straight into the tar; the disk is a few KiB of metadata and is
-generated in memory.
+The ISO's bytes were hashed while they were written, so here the kernel
+copies them into the tar (and, with --checksum, the OVA's own hash reads
+them once more); the disk is a few KiB of metadata, generated in memory.
 """
 
 import hashlib
@@ -57,7 +57,8 @@ def write_appliance_ova_direct(ctx) -> None:
         return ctx.iso_sha256
 
     written = write_ova_in_place(config.ova_out, descriptor_name, descriptor_for,
-                                 [(disk_name, disk_bytes)], iso_name, write_iso, mtime=config.epoch)
+                                 [(disk_name, disk_bytes)], iso_name, write_iso, mtime=config.epoch,
+                                 whole_digest=config.checksum)
     _record(ctx, written)
 
 
@@ -69,23 +70,23 @@ def write_appliance_ova(ctx) -> None:
     iso_size = iso_path.stat().st_size
     descriptor = padded_descriptor(_descriptor_for(ctx, disk_bytes, disk_info), iso_size)
 
-    # Both digests are known already (the ISO was hashed as it was written), so the
-    # manifest goes in up front and the OVA is written, and hashed, front to back.
+    # The ISO's digest may still be in the making on the other core: the kernel copies the
+    # ISO into the OVA meanwhile, and the manifest is filled in at the end.
     members = [
         OvaMember(disk_name, len(disk_bytes), lambda out: out.write(disk_bytes),
                   hashlib.sha256(disk_bytes).hexdigest()),
-        OvaMember(iso_name, iso_size, sha256=ctx.iso_sha256, source=iso_path),
+        OvaMember(iso_name, iso_size, sha256=ctx.iso_digest, source=iso_path),
     ]
     written = write_ova(config.ova_out, descriptor_name, descriptor, members, mtime=config.epoch,
-                        progress=lambda done, total: ctx.progress("ova", done, total))
+                        progress=lambda done, total: ctx.progress("ova", done, total),
+                        whole_digest=config.checksum)
+    ctx.iso_sha256 = ctx.outputs["iso"]["sha256"] = written.digests[iso_name]
     _record(ctx, written)
 
 
 def _record(ctx, written) -> None:
     config = ctx.config
-    ctx.outputs["ova"] = {
-        "file": config.ova_out.name,
-        "size": config.ova_out.stat().st_size,
-        "sha256": written.sha256,
-        "members": [{"name": name, "sha256": digest} for name, digest in written.digests.items()],
-    }
+    ctx.outputs["ova"] = {"file": config.ova_out.name, "size": config.ova_out.stat().st_size}
+    if written.sha256:
+        ctx.outputs["ova"]["sha256"] = written.sha256
+    ctx.outputs["ova"]["members"] = [{"name": name, "sha256": digest} for name, digest in written.digests.items()]

@@ -19,7 +19,8 @@ from . import __version__, bootconfig, isodetect
 from .buildconfig import PhotonSettings, VmSettings, photon_settings, vm_settings
 from .cache import Cache, identity_stamp, recorded_digests, remember_sha256, remembered_sha256
 from .errors import BuildError, InvalidInput
-from .iso import IsoImage, NewFile, NewSymlink, remaster, sha256_file
+from .hashing import file_digest
+from .iso import IsoImage, NewFile, NewSymlink, remaster
 from .kickstart import build_kickstart, check_kickstart, kickstart_json
 from .payload import PAYLOAD_TARGET, payload_files, payload_tar
 from .profile import profile_digest
@@ -52,6 +53,7 @@ class BuildConfig:
     profile_path: Path | None
     out_dir: Path
     formats: str = "both"
+    checksum: bool = False  # SHA256SUMS of the outputs: one more SHA-256 pass per output
     rpm_dirs: tuple[Path, ...] = ()
     epoch: int = DEFAULT_EPOCH
     fetch_missing: bool = False
@@ -73,6 +75,10 @@ class BuildConfig:
     def info_out(self) -> Path:
         return self.out_dir / "build-info.json"
 
+    @property
+    def sums_out(self) -> Path:
+        return self.out_dir / "SHA256SUMS"
+
 
 @dataclass
 class BuildContext:
@@ -92,6 +98,7 @@ class BuildContext:
     partials: list[Path] = field(default_factory=list)
     iso_written: Path | None = None
     iso_sha256: str | None = None
+    iso_digest: Callable[[], str] | None = None  # --format both: the ISO's digest, still being computed
     rpm_dirs: list[Path] = field(default_factory=list)
 
 
@@ -99,7 +106,7 @@ class BuildContext:
 def step(ctx: BuildContext, title: str):
     started = time.monotonic()
     yield
-    ctx.log(f"{title}: {time.monotonic() - started:.1f} s")
+    ctx.log(f"{title}: {time.monotonic() - started:.2f} s")
 
 
 def check_settings(ctx: BuildContext) -> None:
@@ -201,7 +208,7 @@ def add_rpms(ctx: BuildContext) -> None:
             by_href[package.location_href] = package
             ctx.new_files.append(NewFile(f"{REPO_ROOT}/{package.location_href}", source))
             ctx.rpms_added.append({"file": package.location_href, "sha256": package.checksum[1]
-                                   if package.checksum[0] == "sha256" else sha256_file(source)})
+                                   if package.checksum[0] == "sha256" else file_digest(source)})
     if not ctx.rpms_added:
         ctx.log("rpm-dir: every RPM is already on the ISO; repodata unchanged")
         return
@@ -234,7 +241,7 @@ def add_payload(ctx: BuildContext) -> None:
         ctx.photon, hostname=profile.name, payload_on_media=PAYLOAD_PATH, payload_target=PAYLOAD_TARGET
     )
     check_kickstart(kickstart, ctx.detected.installer)
-    ctx.new_files.append(NewFile(KICKSTART_PATH, kickstart_json(kickstart)))
+    ctx.new_files.append(NewFile(KICKSTART_PATH, kickstart_json(kickstart), pad_with=b" "))
 
 
 def edit_boot_menus(ctx: BuildContext) -> None:
@@ -278,7 +285,7 @@ def start_base_hash(ctx: BuildContext) -> threading.Thread:
             return
         try:
             stamp = identity_stamp(path)
-            result["sha256"] = sha256_file(path)
+            result["sha256"] = file_digest(path)
         except OSError as exc:
             result["error"] = exc
             return
@@ -299,13 +306,19 @@ def write_iso(ctx: BuildContext) -> None:
     def progress(done, _total):
         ctx.progress("iso", done, _total or total)
 
-    ctx.iso_sha256 = remaster(
+    # The OVA's manifest needs the ISO's digest (the OVA stage copies the ISO while it is
+    # computed); an ISO on its own is hashed only for SHA256SUMS.
+    both = ctx.config.formats == "both"
+    digest = remaster(
         ctx.image, temporary, ctx.new_files, remove=ctx.remove, symlinks=ctx.symlinks,
-        epoch=ctx.config.epoch, progress=progress,
+        epoch=ctx.config.epoch, progress=progress, digest=ctx.config.checksum or both, deferred=both,
     )
     ctx.iso_written = temporary
-    ctx.outputs["iso"] = {"file": ctx.config.iso_out.name, "size": temporary.stat().st_size,
-                          "sha256": ctx.iso_sha256}
+    ctx.outputs["iso"] = {"file": ctx.config.iso_out.name, "size": temporary.stat().st_size}
+    if both:
+        ctx.iso_digest = digest
+    elif digest:
+        ctx.iso_sha256 = ctx.outputs["iso"]["sha256"] = digest
 
 
 def check_output_iso(ctx: BuildContext) -> None:
@@ -370,6 +383,20 @@ def write_build_info(ctx: BuildContext, base_hash: threading.Thread) -> None:
     os.replace(temporary, ctx.config.info_out)
 
 
+def write_checksums(ctx: BuildContext) -> None:
+    """SHA256SUMS beside the outputs (`sha256sum -c SHA256SUMS` checks them); without
+    --checksum, one left by an earlier build is removed, as it would name other bytes."""
+    sums = ctx.config.sums_out
+    if not ctx.config.checksum:
+        with contextlib.suppress(FileNotFoundError):
+            sums.unlink()
+        return
+    lines = "".join(f"{output['sha256']}  {output['file']}\n" for output in ctx.outputs.values())
+    temporary = sums.with_name(".SHA256SUMS.partial")
+    temporary.write_text(lines)
+    os.replace(temporary, sums)
+
+
 def build(config: BuildConfig, *, progress: Progress | None = None, log: Callable[[str], None] | None = None) -> dict:
     """Build the appliance outputs; returns the outputs as recorded in build-info.json."""
     ctx = BuildContext(config, progress or (lambda *_: None), log or (lambda _message: None))
@@ -406,6 +433,7 @@ def build(config: BuildConfig, *, progress: Progress | None = None, log: Callabl
         publish(ctx)
         with step(ctx, "writing build-info.json"):
             write_build_info(ctx, base_hash)
+            write_checksums(ctx)
         return ctx.outputs
     except OSError as exc:
         raise _os_error(exc, config)

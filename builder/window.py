@@ -65,6 +65,10 @@ class FileWindow(io.RawIOBase):
         self._fp.truncate(self._base + size)
         return size
 
+    def kernel_target(self) -> tuple[int, int]:
+        """(file descriptor, offset of this window in it), for copies made by the kernel."""
+        return self._fp.fileno(), self._base
+
     def flush(self) -> None:
         if not self._fp.closed:
             self._fp.flush()

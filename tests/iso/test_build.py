@@ -112,7 +112,7 @@ def test_kickstart_is_valid_json_with_known_keys_and_existing_paths(built):
 
 
 def test_two_builds_are_byte_identical_and_build_info_tells_the_truth(built, full_iso, tmp_path):
-    again = build(full_iso, tmp_path)
+    again = build(full_iso, tmp_path, "--checksum")
     assert hashlib.sha256(again.read_bytes()).digest() == hashlib.sha256(built.read_bytes()).digest()
     info = json.loads((tmp_path / "build-info.json").read_text())
     assert info["base_iso"]["sha256"] == hashlib.sha256(full_iso.read_bytes()).hexdigest()
@@ -121,7 +121,18 @@ def test_two_builds_are_byte_identical_and_build_info_tells_the_truth(built, ful
                                 "sha256": hashlib.sha256(again.read_bytes()).hexdigest()}]
     assert info["rpms_added"] == []
     assert len(info["profile"]["sha256"]) == 64
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["SHA256SUMS", "build-info.json", again.name]
+    checked = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=tmp_path,
+                             capture_output=True, text=True)
+    assert checked.returncode == 0 and checked.stdout == f"{again.name}: OK\n", checked.stdout + checked.stderr
+
+    # Without --checksum the ISO is not hashed, and the earlier SHA256SUMS goes: it named other bytes.
+    again.write_bytes(b"stale")
+    build(full_iso, tmp_path)
+    info = json.loads((tmp_path / "build-info.json").read_text())
+    assert info["outputs"] == [{"file": again.name, "size": again.stat().st_size}]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["build-info.json", again.name]
+    assert again.read_bytes() == built.read_bytes()
 
 
 def test_minimal_iso_names_what_it_lacks(minimal_iso, tmp_path):
@@ -268,8 +279,8 @@ def test_a_known_iso_digest_is_not_computed_again_but_a_changed_file_is_hashed(t
     from builder.download import Checksum
 
     hashed = []
-    real_sha256_file = stages.sha256_file
-    monkeypatch.setattr(stages, "sha256_file", lambda path: hashed.append(path) or real_sha256_file(path))
+    real_file_digest = stages.file_digest
+    monkeypatch.setattr(stages, "file_digest", lambda path: hashed.append(path) or real_file_digest(path))
 
     def base_digest(iso, cache):
         ctx = SimpleNamespace(config=SimpleNamespace(iso_path=iso, fetch=stages.FetchOptions(cache_dir=cache)))

@@ -17,6 +17,6 @@ def run_cli(*args):
 @pytest.fixture(scope="session")
 def built_ova(tmp_path_factory, full_iso):  # noqa: F811
     out = tmp_path_factory.mktemp("ova")
-    result = run_cli("build", "--iso", full_iso, "--out", out, "--format", "both")
+    result = run_cli("build", "--iso", full_iso, "--out", out, "--format", "both", "--checksum")
     assert result.returncode == 0, result.stderr
     return out / "photon-lb-1.0.0.ova"

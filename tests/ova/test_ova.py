@@ -67,6 +67,12 @@ def test_build_info_and_verify_agree(built_ova):
     iso = next(output for output in info["outputs"] if output["file"].endswith(".iso"))
     assert iso["sha256"] == next(m["sha256"] for m in ova["members"] if m["name"].endswith(".iso"))
     assert verify_ova(built_ova) == []
+    # The ISO's data starts on a page boundary, so the kernel copies it page to page.
+    assert read_ova(built_ova).members[-1].offset % 4096 == 0
+    checked = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=built_ova.parent,
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert sorted(checked.stdout.splitlines()) == sorted(f"{output['file']}: OK" for output in info["outputs"])
 
 
 def test_inspect_reports_and_catches_corruption(built_ova, tmp_path):
@@ -124,3 +130,27 @@ def test_two_builds_give_identical_ovas(built_ova, full_iso, tmp_path):
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["build-info.json", built_ova.name]
     assert (tmp_path / built_ova.name).read_bytes() == built_ova.read_bytes()
+    # Without --checksum the OVA is not hashed as a whole; its manifest's digests are recorded all the same.
+    info = json.loads((tmp_path / "build-info.json").read_text())
+    assert [sorted(output) for output in info["outputs"]] == [["file", "members", "size"]]
+    assert verify_ova(tmp_path / built_ova.name) == []
+
+    result = run_cli("build", "--iso", full_iso, "--out", tmp_path, "--format", "ova", "--checksum")
+    assert result.returncode == 0, result.stderr
+    ova = json.loads((tmp_path / "build-info.json").read_text())["outputs"][0]
+    assert ova["sha256"] == hashlib.sha256(built_ova.read_bytes()).hexdigest()
+    assert (tmp_path / "SHA256SUMS").read_text() == f"{ova['sha256']}  {built_ova.name}\n"
+
+
+def test_both_without_checksum_copies_the_iso_while_it_is_hashed(built_ova, full_iso, tmp_path):
+    # The manifest is filled in after the copy, from the digest computed meanwhile: same bytes.
+    result = run_cli("build", "--iso", full_iso, "--out", tmp_path, "--format", "both")
+    assert result.returncode == 0, result.stderr
+    ova = tmp_path / built_ova.name
+    assert ova.read_bytes() == built_ova.read_bytes()
+    assert verify_ova(ova) == []
+    iso_output, ova_output = json.loads((tmp_path / "build-info.json").read_text())["outputs"]
+    iso = tmp_path / iso_output["file"]
+    assert iso_output == {"file": iso.name, "size": iso.stat().st_size,
+                          "sha256": hashlib.sha256(iso.read_bytes()).hexdigest()}
+    assert "sha256" not in ova_output and not (tmp_path / "SHA256SUMS").exists()
