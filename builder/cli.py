@@ -89,6 +89,7 @@ def properties(profile_path, as_json):
       build-appliance properties
       build-appliance properties --profile my.toml --json
     """
+    # lazy: fast --help
     from appliance_agent.form import form_for
 
     from .profile import load_profile
@@ -137,6 +138,7 @@ def env_template(role, profile_path, overrides, out):
     Example:
       build-appliance env-template --role BACKUP --set ha.vrid=77 --out backup.xml
     """
+    # lazy: fast --help
     from appliance_agent.form import form_for
     from appliance_agent.ovfenv import build_environment
     from appliance_agent.sample import sample_properties
@@ -190,6 +192,7 @@ def render(env_path, out, profile_path, no_check):
     Example:
       build-appliance render --env master.xml --out preview/master
     """
+    # lazy: fast --help
     from appliance_agent import pipeline
     from appliance_agent.transport import read_env_file
 
@@ -215,6 +218,7 @@ def source_date_epoch():
     """SOURCE_DATE_EPOCH (reproducible-builds.org) or the fixed default."""
     import os
 
+    # lazy: fast --help
     from .stages import DEFAULT_EPOCH
 
     value = os.environ.get("SOURCE_DATE_EPOCH")
@@ -320,6 +324,7 @@ def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo
       build-appliance build --iso photon-minimal-5.0.iso --rpm-dir extra-rpms/ --format iso
       build-appliance build --photon 5.0 --flavor minimal --iso-sha256 HEX --fetch-missing
     """
+    # lazy: fast --help
     from .profile import load_profile
     from .stages import BuildConfig, FetchOptions
     from .stages import build as run_build
@@ -332,8 +337,9 @@ def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo
                          cache_dir=cache_dir, checksum=("sha256", iso_sha256) if iso_sha256 else
                          ("sha512", iso_sha512) if iso_sha512 else None)
     if release is not None:
-        from .download import Checksum
-        from .fetch import fetch_iso
+        # lazy: fast --help
+        from .fetch.download import Checksum
+        from .fetch.inputs import fetch_iso
 
         checksum = Checksum.of(*fetch.checksum, "--iso-" + fetch.checksum[0]) if fetch.checksum else None
         iso_path = _run_download(quiet, lambda progress, log: fetch_iso(
@@ -379,6 +385,7 @@ def inspect_command(path, as_json):
       build-appliance inspect dist/photon-lb-1.0.0.ova
       build-appliance inspect --json dist/photon-lb-1.0.0.iso
     """
+    # lazy: fast --help
     from .inspect import inspect_path
 
     report = inspect_path(path)
@@ -473,8 +480,9 @@ def fetch_iso_command(release, flavor, cache_dir, mirror, iso_url, iso_sha256, i
       build-appliance fetch-iso --photon 5.0 --iso-sha512 HEX_FROM_VMWARE_PAGE
       build-appliance fetch-iso --photon 5.0 --flavor minimal --iso-sha256 HEX --cache-dir /srv/cache
     """
-    from .download import Checksum
-    from .fetch import fetch_iso
+    # lazy: fast --help
+    from .fetch.download import Checksum
+    from .fetch.inputs import fetch_iso
 
     if iso_sha256 and iso_sha512:
         raise click.BadParameter("give one of --iso-sha256 and --iso-sha512", param_hint="--iso-sha512")
@@ -512,8 +520,9 @@ def fetch_rpms_command(release, out_dir, iso_path, repo_urls, mirror, profile_pa
       build-appliance fetch-rpms --photon 5.0 --iso photon-minimal-5.0.iso --out extra-rpms/
       build-appliance fetch-rpms --photon 5.0 --out extra/ --repo-url file:///mnt/mirror/photon_updates_5.0_x86_64 haproxy
     """
+    # lazy: fast --help
     from .buildconfig import photon_settings
-    from .fetch import fetch_rpms, iso_packages
+    from .fetch.inputs import fetch_rpms, iso_packages
     from .profile import load_profile
 
     wanted = list(packages) or list(photon_settings(load_profile(profile_path)).install_packages)

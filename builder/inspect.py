@@ -9,15 +9,22 @@ import hashlib
 import io
 import json
 import tarfile
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from appliance_agent.form import form_for
+from appliance_agent.profile import Profile
+
 from .errors import InvalidArtifact, InvalidInput
-from .iso import IsoImage
-from .isodetect import detect
-from .payload import PROFILE_PATH, RELEASE_PATH
-from .stages import KICKSTART_PATH, PAYLOAD_PATH
-from .window import FileWindow
+from .io.window import FileWindow
+from .iso.detect import detect
+from .iso.image import IsoImage
+from .iso.kickstart import KICKSTART_PATH
+from .iso.payload import PAYLOAD_PATH, PROFILE_PATH, RELEASE_PATH
+from .ova.archive import read_ova, verify_ova
+from .ova.ovf import read_descriptor
+from .ova.vmdk import read_vmdk_info
 
 
 def inspect_path(path: Path) -> dict:
@@ -96,17 +103,11 @@ def _payload_report(image: IsoImage) -> dict:
                 release = json.loads(content)
     report = {"payload_sha256": hashlib.sha256(data).hexdigest(), "release": release, "files": files}
     if profile is not None:
-        from appliance_agent.form import form_for
-        from appliance_agent.profile import Profile
-
         report["properties"] = [prop.to_dict() for prop in form_for(Profile.from_dict(profile))]
     return report
 
 
 def inspect_ova(path: Path) -> dict:
-    from .ova import read_ova, verify_ova
-    from .ovf import read_descriptor
-
     contents = read_ova(path)
     problems = verify_ova(path)
     summary = read_descriptor(contents.descriptor)
@@ -133,8 +134,6 @@ def inspect_ova(path: Path) -> dict:
 
 def _disk_reports(fp: BinaryIO, contents, summary, problems: list[str]) -> list[dict]:
     """Each VMDK read in place, and checked against what the descriptor says of it."""
-    from .vmdk import read_vmdk_info
-
     members = {member.name: member for member in contents.members}
     hrefs = {item["id"]: item["href"] for item in summary.files}
     found = []
@@ -160,8 +159,6 @@ def _disk_reports(fp: BinaryIO, contents, summary, problems: list[str]) -> list[
 
 def _plain(value):
     """Dataclasses and tuples as JSON-friendly data."""
-    from dataclasses import asdict, is_dataclass
-
     if is_dataclass(value):
         return _plain(asdict(value))
     if isinstance(value, dict):

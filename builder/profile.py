@@ -13,6 +13,7 @@ from pathlib import Path
 
 from appliance_agent.errors import ProfileError
 from appliance_agent.profile import Profile
+from appliance_agent.render import TEMPLATE_NAMES
 
 from .errors import InvalidInput
 
@@ -72,8 +73,6 @@ def load_profile(path: Path | None = None) -> Profile:
     except ProfileError as exc:
         where = f"profile {path}" if path else "default profile"
         raise InvalidInput(f"{where}: {exc}")
-    from appliance_agent.render import TEMPLATE_NAMES
-
     unknown = sorted(set(profile.templates) - set(TEMPLATE_NAMES))
     if unknown:
         raise InvalidInput(

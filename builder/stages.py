@@ -15,18 +15,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, bootconfig, isodetect
+from . import __version__
 from .buildconfig import PhotonSettings, VmSettings, photon_settings, vm_settings
-from .cache import Cache, identity_stamp, recorded_digests, remember_sha256, remembered_sha256
 from .errors import BuildError, InvalidInput
-from .hashing import file_digest
-from .iso import IsoImage, NewFile, NewSymlink, remaster
-from .kickstart import build_kickstart, check_kickstart, kickstart_json
-from .payload import PAYLOAD_TARGET, payload_files, payload_tar
+from .fetch.cache import Cache, identity_stamp, recorded_digests, remember_sha256, remembered_sha256
+from .fetch.inputs import fetch_rpms
+from .io.hashing import file_digest
+from .io.window import FileWindow
+from .iso import bootconfig
+from .iso import detect as isodetect
+from .iso.image import IsoImage, NewFile, NewSymlink, remaster
+from .iso.kickstart import KICKSTART_PATH, build_kickstart, check_kickstart, kickstart_json
+from .iso.payload import PAYLOAD_PATH, PAYLOAD_TARGET, payload_files, payload_tar
+from .ova.archive import read_ova
+from .ova.stage import write_appliance_ova, write_appliance_ova_direct
 from .profile import profile_digest
+from .repo.depsolve import check_closure
+from .repo.repodata import packages_from_rpms, parse_repodata, write_repodata
+from .repo.rpmhdr import read_rpm
 
-KICKSTART_PATH = "/appliance/ks.json"
-PAYLOAD_PATH = "/appliance/payload.tar"
 REPO_ROOT = "/RPMS"
 DEFAULT_EPOCH = 1704067200  # 2024-01-01T00:00:00Z, when SOURCE_DATE_EPOCH is not set
 FORMATS = ("iso", "ova", "both")
@@ -37,7 +44,6 @@ Progress = Callable[[str, int, int], None]
 @dataclass(frozen=True)
 class FetchOptions:
     """Where missing inputs come from, for --photon and --fetch-missing."""
-
     release: str | None = None
     flavor: str = "full"
     mirror: str | None = None
@@ -130,9 +136,6 @@ def open_input(ctx: BuildContext) -> None:
 
 def check_packages(ctx: BuildContext) -> None:
     """Every package the kickstart installs, and its whole Requires closure, must be in the repository."""
-    from .depsolve import check_closure
-    from .repodata import packages_from_rpms, parse_repodata
-
     image = ctx.image
     ctx.rpm_dirs = list(ctx.config.rpm_dirs)
     on_iso = parse_repodata(lambda relpath: image.read(f"{REPO_ROOT}/{relpath}"))
@@ -159,9 +162,6 @@ def check_packages(ctx: BuildContext) -> None:
 
 def fetch_missing_rpms(ctx: BuildContext, wanted: list[str], available: list) -> Path:
     """--fetch-missing: download what the repository lacks into the cache; the directory to add."""
-    from .cache import Cache
-    from .fetch import fetch_rpms
-
     options = ctx.config.fetch
     release = ctx.detected.release
     directory = Path(Cache.at(options.cache_dir).root) / f"rpms-{release}"
@@ -185,8 +185,6 @@ def _rpm_dir_packages(directory: Path, packages_from_rpms) -> list:
 
 def _arch_dir(path: Path) -> str:
     """The ISO's arch directory for an RPM: noarch/ or x86_64/ (Photon's layout)."""
-    from .rpmhdr import read_rpm
-
     return "noarch" if read_rpm(path).arch == "noarch" else "x86_64"
 
 
@@ -194,7 +192,6 @@ def add_rpms(ctx: BuildContext) -> None:
     """Put --rpm-dir RPMs under /RPMS/<arch>/ and regenerate /RPMS/repodata, keeping what is there."""
     if not ctx.rpm_dirs:
         return
-    from .repodata import packages_from_rpms, parse_repodata, write_repodata
 
     image = ctx.image
     existing = parse_repodata(lambda relpath: image.read(f"{REPO_ROOT}/{relpath}"))
@@ -327,8 +324,6 @@ def check_output_iso(ctx: BuildContext) -> None:
         with IsoImage(ctx.iso_written) as written:
             _check_written(written)
         return
-    from .ova import read_ova
-    from .window import FileWindow
 
     member = next(entry for entry in read_ova(ctx.config.ova_out).members if entry.name.endswith(".iso"))
     with open(ctx.config.ova_out, "rb") as fp:
@@ -416,7 +411,6 @@ def build(config: BuildConfig, *, progress: Progress | None = None, log: Callabl
         with step(ctx, "editing the boot menus"):
             edit_boot_menus(ctx)
         if config.formats == "ova":
-            from .ovabuild import write_appliance_ova_direct
 
             with step(ctx, "writing the OVA (the ISO straight into it)"):
                 write_appliance_ova_direct(ctx)
@@ -426,7 +420,6 @@ def build(config: BuildConfig, *, progress: Progress | None = None, log: Callabl
                 write_iso(ctx)
                 check_output_iso(ctx)
         if config.formats == "both":
-            from .ovabuild import write_appliance_ova
 
             with step(ctx, "writing the OVA"):
                 write_appliance_ova(ctx)

@@ -74,7 +74,7 @@ def make_base_iso(workdir: Path, size_gb: float, rpms) -> Path:
 
 def xorriso_inputs(built_iso: Path, workdir: Path) -> list[str]:
     """-map arguments replaying our build's edits with xorriso."""
-    from builder.iso import IsoImage
+    from builder.iso.image import IsoImage
 
     arguments = []
     with IsoImage(built_iso) as image:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from builder.repodata import packages_from_rpms, write_repodata
+from builder.repo.repodata import packages_from_rpms, write_repodata
 
 from ..repo.rpmfixtures import build_rpm
 

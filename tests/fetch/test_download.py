@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.download import Checksum, NetworkError, download, fetch_bytes
+from builder.fetch.download import Checksum, NetworkError, download, fetch_bytes
 from builder.errors import InvalidArtifact, InvalidInput
 
 DATA = bytes(range(256)) * 8192  # 2 MiB: two read chunks

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from builder import sources
-from builder.cache import Cache, cache_dir
+from builder.fetch import sources
+from builder.fetch.cache import Cache, cache_dir
 from builder.cli import cli
-from builder.download import Checksum
+from builder.fetch.download import Checksum
 from builder.errors import InvalidArtifact, InvalidInput
-from builder.fetch import fetch_iso
+from builder.fetch.inputs import fetch_iso
 
 ISO_PATH = "/photon/5.0/GA/iso/photon-5.0-test.x86_64.iso"
 

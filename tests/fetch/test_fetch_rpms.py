@@ -4,11 +4,11 @@ import pytest
 from click.testing import CliRunner
 
 from builder.cli import cli
-from builder.depsolve import check_closure
-from builder.download import NetworkError
+from builder.repo.depsolve import check_closure
+from builder.fetch.download import NetworkError
 from builder.errors import InvalidArtifact, InvalidInput
-from builder.fetch import fetch_rpms, iso_packages, plan_rpms, repo_packages
-from builder.repodata import packages_from_rpms, parse_repodata
+from builder.fetch.inputs import fetch_rpms, iso_packages, plan_rpms, repo_packages
+from builder.repo.repodata import packages_from_rpms, parse_repodata
 
 from .conftest import EXPECTED_DOWNLOAD, RELEASE_REPO, UPDATES_REPO, make_repo_iso
 

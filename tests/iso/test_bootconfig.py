@@ -2,7 +2,7 @@
 
 import pytest
 
-from builder import bootconfig
+from builder.iso import bootconfig
 from builder.errors import InvalidArtifact
 
 from .fixtures import STOCK_GRUB_CFG, STOCK_ISOLINUX_CFG, STOCK_MENU_CFG

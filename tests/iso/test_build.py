@@ -14,8 +14,9 @@ import threading
 import pycdlib
 import pytest
 
-from builder import isodetect, kickstart
-from builder.iso import IsoImage
+from builder.iso import detect as isodetect
+from builder.iso import kickstart
+from builder.iso.image import IsoImage
 
 from . import fixtures
 from .conftest import require
@@ -241,7 +242,7 @@ def test_fetch_missing_downloads_what_a_minimal_iso_lacks(minimal_iso, lb_rpm_di
 
 def test_build_photon_downloads_verifies_caches_and_reuses_the_iso(full_iso, tmp_path):
     """build --photon 5.0 from a mirror on 127.0.0.1; the second build runs from the cache, offline."""
-    from builder import sources
+    from builder.fetch import sources
 
     pin = sources.iso_pin("5.0", "full")
     mirror = tmp_path / "mirror"
@@ -275,8 +276,8 @@ def test_a_known_iso_digest_is_not_computed_again_but_a_changed_file_is_hashed(t
     from types import SimpleNamespace
 
     from builder import stages
-    from builder.cache import Cache
-    from builder.download import Checksum
+    from builder.fetch.cache import Cache
+    from builder.fetch.download import Checksum
 
     hashed = []
     real_file_digest = stages.file_digest

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from builder import iso as iso_module
-from builder.iso import HashingWriter, IsoImage, NewFile
+from builder.iso import image as iso_module
+from builder.iso.image import HashingWriter, IsoImage, NewFile
 
 from . import fixtures
 from .conftest import require

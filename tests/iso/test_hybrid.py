@@ -2,8 +2,8 @@
 
 import subprocess
 
-from builder import hybrid
-from builder.iso import IsoImage, NewFile, remaster
+from builder.iso import hybrid
+from builder.iso.image import IsoImage, NewFile, remaster
 
 from .conftest import require
 

@@ -5,10 +5,10 @@ import subprocess
 
 import pytest
 
-from builder import kickstart
+from builder.iso import kickstart
 from builder.buildconfig import photon_settings
 from builder.errors import InvalidArtifact, InternalError, InvalidInput
-from builder.payload import PAYLOAD_TARGET
+from builder.iso.payload import PAYLOAD_TARGET
 from builder.profile import load_profile
 
 GENERATIONS = ["3.0", "1.0", "2.0", "2.1", "2.2", "2.3", "2.4", "2.7"]

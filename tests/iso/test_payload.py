@@ -9,7 +9,7 @@ import tarfile
 from appliance_agent.sample import sample_properties
 from appliance_agent.ovfenv import build_environment
 
-from builder.payload import AGENT_DIR, PROFILE_PATH, payload_files, payload_tar
+from builder.iso.payload import AGENT_DIR, PROFILE_PATH, payload_files, payload_tar
 from builder.resources import agent_package_dir
 from builder.profile import load_profile
 

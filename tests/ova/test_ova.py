@@ -9,9 +9,9 @@ import tarfile
 
 import pytest
 
-from builder.ova import OvaMember, read_ova, verify_ova, write_ova
-from builder.ovf import read_descriptor
-from builder.vmdk import read_vmdk_info
+from builder.ova.archive import OvaMember, read_ova, verify_ova, write_ova
+from builder.ova.ovf import read_descriptor
+from builder.ova.vmdk import read_vmdk_info
 
 from .conftest import run_cli
 

@@ -11,7 +11,7 @@ from appliance_agent.sample import sample_properties
 
 from builder.cli import cli
 from builder.errors import InvalidArtifact
-from builder.ovf import OvfDisk, OvfFile, build_descriptor, read_descriptor
+from builder.ova.ovf import OvfDisk, OvfFile, build_descriptor, read_descriptor
 from builder.profile import load_profile
 
 DISK = OvfDisk("a-disk1.vmdk", 1114624, 16 * 2**30, 0)

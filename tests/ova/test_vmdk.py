@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from builder.errors import InvalidArtifact, InvalidInput
-from builder.vmdk import GRAIN, GrainMarker, SparseExtentHeader, read_vmdk_info, write_stream_optimized
+from builder.ova.vmdk import GRAIN, GrainMarker, SparseExtentHeader, read_vmdk_info, write_stream_optimized
 
 
 def qemu_img(*args):

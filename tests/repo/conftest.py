@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.repodata import NS_REPO, packages_from_rpms, write_repodata
+from builder.repo.repodata import NS_REPO, packages_from_rpms, write_repodata
 
 from .rpmfixtures import build_rpm
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from builder.depsolve import Missing, Rich, check_closure, closure, parse_requirement
-from builder.repodata import packages_from_rpms, parse_repodata
-from builder.rpmhdr import Dependency
+from builder.repo.depsolve import Missing, Rich, check_closure, closure, parse_requirement
+from builder.repo.repodata import packages_from_rpms, parse_repodata
+from builder.repo.rpmhdr import Dependency
 
 from .conftest import reader, write_ours
 

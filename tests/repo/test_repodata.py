@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from builder.errors import InternalError, InvalidArtifact
-from builder.repodata import (
+from builder.repo.repodata import (
     NS_COMMON,
     NS_RPM,
     package_from_rpm,
@@ -16,7 +16,7 @@ from builder.repodata import (
     parse_repodata,
     write_repodata,
 )
-from builder.rpmhdr import read_rpm
+from builder.repo.rpmhdr import read_rpm
 
 from .conftest import (
     TIMESTAMP,

@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 
 from builder.errors import InvalidArtifact
-from builder.rpmhdr import (
+from builder.repo.rpmhdr import (
     Dependency,
     Header,
     HeaderIntro,

@@ -11,10 +11,12 @@ import json
 import tomllib
 from functools import lru_cache
 
-from .buildconfig import PhotonSettings
-from .errors import InternalError, InvalidArtifact
-from .resources import data_dir
+from ..buildconfig import PhotonSettings
+from ..errors import InternalError, InvalidArtifact
+from ..resources import data_dir
 
+# Where the kickstart lies on the remastered ISO (ks=cdrom:<this>).
+KICKSTART_PATH = "/appliance/ks.json"
 LOCKED = "*"
 
 

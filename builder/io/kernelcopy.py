@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterator
 
-from .errors import InternalError
+from ..errors import InternalError
 
 COPY_BLOCK = 1024 * 1024
 _REFUSED = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP)

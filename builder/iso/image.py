@@ -26,10 +26,10 @@ import pycdlib.headervd
 import pycdlib.utils
 from pycdlib.pycdlibexception import PyCdlibException
 
+from ..errors import InternalError, InvalidArtifact, InvalidInput
+from ..io.hashing import BackgroundHash, fileobj_sha256
+from ..io.kernelcopy import SourceRange, copy_range
 from . import hybrid
-from .hashing import BackgroundHash, fileobj_sha256
-from .kernelcopy import SourceRange, copy_range
-from .errors import InternalError, InvalidArtifact, InvalidInput
 
 SECTOR = 2048
 COPY_BLOCK = 1024 * 1024

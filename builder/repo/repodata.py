@@ -32,7 +32,7 @@ from functools import cmp_to_key
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import InternalError, InvalidArtifact
+from ..errors import InternalError, InvalidArtifact
 from .rpmhdr import FLAG_SYMBOLS, ChangelogEntry, Dependency, RpmPackage, compare_evr, read_rpm, rpmvercmp
 
 NS_COMMON = "http://linux.duke.edu/metadata/common"

@@ -17,8 +17,10 @@ bios.bootOrder ExtraConfig would need the admin to accept vCenter's
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from .buildconfig import vm_settings
-from .errors import InvalidArtifact
+from appliance_agent.form import form_for
+
+from ..buildconfig import vm_settings
+from ..errors import InvalidArtifact
 
 NS_OVF = "http://schemas.dmtf.org/ovf/envelope/1"
 NS_RASD = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
@@ -88,8 +90,6 @@ def _capacity(capacity_bytes: int) -> tuple[str, str]:
 
 def build_descriptor(profile, *, disk: OvfDisk, iso: OvfFile) -> bytes:
     """The .ovf for `profile` with its system disk and installer ISO."""
-    from appliance_agent.form import form_for
-
     vm = vm_settings(profile)
     for prefix, uri in NAMESPACES.items():
         ET.register_namespace(prefix, uri)

@@ -17,12 +17,13 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 from urllib.parse import urljoin
 
+from ..errors import InvalidArtifact, InvalidInput
+from ..iso.image import IsoImage
+from ..repo.depsolve import check_closure, closure
+from ..repo.repodata import NS_COMMON, RepoPackage, parse_repodata
 from . import sources
 from .cache import Cache
-from .depsolve import check_closure, closure
 from .download import DEFAULT_TIMEOUT, Checksum, download, fetch_bytes
-from .errors import InvalidArtifact, InvalidInput
-from .repodata import NS_COMMON, RepoPackage, parse_repodata
 
 LabelledProgress = Callable[[str, int, int], None]
 Log = Callable[[str], None]
@@ -78,8 +79,6 @@ def fetch_iso(
 @contextmanager
 def iso_repo_reader(iso_path: Path) -> Iterator[Callable[[str], bytes]]:
     """A `read(relpath)` for the ISO's repository (/RPMS/<relpath>, Rock Ridge names), while open."""
-    from .iso import IsoImage
-
     with IsoImage(iso_path) as image:
 
         def read(relpath: str) -> bytes:

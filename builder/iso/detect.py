@@ -13,8 +13,8 @@ import re
 import zlib
 from dataclasses import dataclass, field
 
-from .errors import InvalidArtifact
-from .iso import IsoImage
+from ..errors import InvalidArtifact
+from .image import IsoImage
 
 RELEASES = ("3.0", "4.0", "5.0")
 KERNEL = "/isolinux/vmlinuz"

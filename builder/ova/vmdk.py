@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass, replace
 from typing import BinaryIO, Callable
 
-from .errors import InvalidArtifact, InvalidInput
+from ..errors import InvalidArtifact, InvalidInput
 
 SECTOR = 512
 GRAIN_SECTORS = 128  # 64 KiB grains

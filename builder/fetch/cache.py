@@ -18,9 +18,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import InvalidInput
+from ..io.hashing import file_digest
 from .download import Checksum
-from .hashing import file_digest
-from .errors import InvalidInput
 
 APP_NAME = "photon-appliance-builder"
 ENV_CACHE = "BUILD_APPLIANCE_CACHE"

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from . import __version__
-from .errors import BuildError, InvalidArtifact, InvalidInput
-from .hashing import file_digest
+from .. import __version__
+from ..errors import BuildError, InvalidArtifact, InvalidInput
+from ..io.hashing import file_digest
 
 CHUNK = 1024 * 1024
 DEFAULT_TIMEOUT = 30.0  # seconds per connect and per read, not for the whole transfer

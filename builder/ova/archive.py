@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from .errors import InternalError, InvalidArtifact
-from .hashing import BackgroundHash
-from .kernelcopy import SourceRange, copy_range
+from ..errors import InternalError, InvalidArtifact
+from ..io.hashing import BackgroundHash
+from ..io.kernelcopy import SourceRange, copy_range
+from ..io.window import FileWindow
 
 BLOCK = 512
 COPY_BLOCK = 1024 * 1024
@@ -38,7 +39,6 @@ class OvaMember:
     made it), lets the manifest be written up front: the OVA is then
     written strictly front to back and hashed as a whole on the way.
     """
-
     name: str
     size: int
     write: Callable[[BinaryIO], None] | None = None
@@ -69,7 +69,6 @@ def _header(name: str, size: int, mtime: int) -> bytes:
 
 class _HashingWriter:
     """Counts and, when `hashing`, hashes what goes through it (on another core when `background`)."""
-
     def __init__(self, out: BinaryIO, progress, hashing: bool = True, background: bool = False):
         self.out, self.count, self.progress = out, 0, progress
         self.digest = (BackgroundHash() if background else hashlib.sha256()) if hashing else None
@@ -261,8 +260,6 @@ def write_ova_in_place(
     the whole OVA is hashed in one read. Written via `<path>.partial`,
     removed on failure.
     """
-    from .window import FileWindow
-
     path = Path(path)
     names = [descriptor_name] + [name for name, _data in files] + [last_name]
     if len(set(names)) != len(names) or any("/" in name or not name.isascii() for name in names):

@@ -17,10 +17,12 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
-from .errors import InvalidInput
-from .resources import agent_package_dir, data_dir
+from .. import __version__
+from ..errors import InvalidInput
+from ..resources import agent_package_dir, data_dir
 
+# The payload on the ISO, and where additional_files puts it in the target.
+PAYLOAD_PATH = "/appliance/payload.tar"
 PAYLOAD_TARGET = "/var/tmp/appliance-payload.tar"
 AGENT_DIR = "usr/lib/appliance-agent/appliance_agent"
 PROFILE_PATH = "etc/appliance/profile.json"

@@ -19,7 +19,7 @@ import zlib
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from .errors import InvalidArtifact
+from ..errors import InvalidArtifact
 
 LBA = 512
 GPT_SIGNATURE = b"EFI PART"

@@ -9,7 +9,8 @@ import hashlib
 import io
 from pathlib import Path
 
-from .ova import OvaMember, padded_descriptor, write_ova, write_ova_in_place
+from ..iso.image import remaster
+from .archive import OvaMember, padded_descriptor, write_ova, write_ova_in_place
 from .ovf import OvfDisk, OvfFile, build_descriptor
 from .vmdk import write_stream_optimized
 
@@ -42,8 +43,6 @@ def _descriptor_for(ctx, disk_bytes: bytes, disk_info):
 
 def write_appliance_ova_direct(ctx) -> None:
     """--format ova: the ISO is remastered straight into the OVA, never written anywhere else."""
-    from .iso import remaster
-
     config = ctx.config
     descriptor_name, disk_name, iso_name = member_names(config.base_name)
     disk_bytes, disk_info = _disk(ctx)

@@ -27,8 +27,8 @@ were recorded, so the download commands ask for --iso-sha256/--iso-sha512
 import os
 from dataclasses import dataclass
 
+from ..errors import InvalidInput
 from .download import Checksum, url_file_name
-from .errors import InvalidInput
 
 DEFAULT_BASE_URL = "https://packages.broadcom.com/photon"
 ENV_MIRROR = "BUILD_APPLIANCE_MIRROR"

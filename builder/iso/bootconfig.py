@@ -9,7 +9,7 @@ idempotent: an argument already present is replaced, not repeated.
 
 import re
 
-from .errors import InvalidArtifact
+from ..errors import InvalidArtifact
 
 # Tenths of a second: long enough to press a key and stop an install, short
 # enough that nobody has to.
