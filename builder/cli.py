@@ -436,7 +436,7 @@ def _print_report(report, indent=""):
 
 
 # ---------------------------------------------------------------- fetch-iso, fetch-rpms (issue 7)
-# Downloading the official inputs; the work is in builder/fetch.py.
+# Downloading the official inputs; the work is in builder/fetch/.
 
 mirror_option = click.option(
     "--mirror",
