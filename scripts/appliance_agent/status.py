@@ -122,23 +122,30 @@ def send_syslog(servers, datagram, log=lambda line: None):
 
 
 def publish_guestinfo(values, log=lambda line: None, run=subprocess.run):
-    """guestinfo.appliance.<key> = value through VMware Tools; the keys published."""
+    """guestinfo.appliance.<key> = value through VMware Tools; the keys published.
+
+    vmware-rpctool first, then vmtoolsd --cmd: on a VM with
+    guest_rpc.rpci.auth.cmd.info-set = "TRUE" only the latter (as root) may
+    set variables, since vmware-rpctool has no privileged channel.
+    """
     published = []
-    command = next((c for c in RPC_COMMANDS if shutil.which(c[0])), None)
-    if command is None:
-        return published
+    commands = [c for c in RPC_COMMANDS if shutil.which(c[0])]
     for key, value in sorted(values.items()):
-        text = " ".join(str(value).split())
-        try:
-            result = run(command + ["info-set %s%s %s" % (GUESTINFO_PREFIX, key, text)],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            log("guestinfo: %s failed (%s)" % (command[0], exc))
-            return published
-        if result.returncode != 0:
-            log("guestinfo: %s%s not set (%s)" % (GUESTINFO_PREFIX, key, result.stdout.strip()[:200]))
-            continue
-        published.append(GUESTINFO_PREFIX + key)
+        request = "info-set %s%s %s" % (GUESTINFO_PREFIX, key, " ".join(str(value).split()))
+        answers = []
+        for command in commands:
+            try:
+                result = run(command + [request], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=10)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                answers.append("%s: %s" % (command[0], exc))
+                continue
+            if result.returncode == 0:
+                published.append(GUESTINFO_PREFIX + key)
+                break
+            answers.append("%s: %s" % (command[0], result.stdout.strip()[:200] or "exit %d" % result.returncode))
+        else:
+            if answers:
+                log("guestinfo: %s%s not set (%s)" % (GUESTINFO_PREFIX, key, "; ".join(answers)))
     return published
 
 

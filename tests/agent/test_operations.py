@@ -322,3 +322,27 @@ def test_report_publishes_guestinfo_and_sends_the_apply_result_once(tmp_path, ma
     assert published["guestinfo.appliance.apply"].startswith("failed 2026-12-02 03:26:40 UTC: node.routes")
     assert re.match(r"([0-9A-F]{2}:){31}[0-9A-F]{2}$", published["guestinfo.appliance.stats_fingerprint"])
     assert all(call[0] == "vmware-rpctool" and len(call) == 2 for call in calls)
+
+
+def test_guestinfo_falls_back_to_vmtoolsd_when_rpctool_is_refused(tmp_path, monkeypatch):
+    """With guest_rpc.rpci.auth.cmd.info-set = TRUE, vmware-rpctool answers 'Permission denied' (open-vm-tools #690)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("vmware-rpctool", "vmtoolsd"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        os.chmod(bin_dir / name, 0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+    calls = []
+
+    def tools(command, **kwargs):
+        calls.append(command)
+        refused = command[0] == "vmware-rpctool"
+        return subprocess.CompletedProcess(command, 1 if refused else 0, "Permission denied" if refused else "", "")
+
+    lines = []
+    assert status.publish_guestinfo({"role": "BACKUP"}, lines.append, run=tools) == ["guestinfo.appliance.role"]
+    assert calls == [["vmware-rpctool", "info-set guestinfo.appliance.role BACKUP"],
+                     ["vmtoolsd", "--cmd", "info-set guestinfo.appliance.role BACKUP"]]
+    assert lines == []
+    assert status.publish_guestinfo({"role": "BACKUP"}, lines.append, run=lambda c, **k: subprocess.CompletedProcess(c, 1, "Permission denied", "")) == []
+    assert lines and "not set" in lines[0] and "Permission denied" in lines[0]
