@@ -28,7 +28,7 @@ id haproxy >/dev/null 2>&1 || useradd --system --no-create-home \
     --gid haproxy --home-dir /var/lib/haproxy --shell /sbin/nologin haproxy
 mkdir -p /var/lib/haproxy
 
-for unit in appliance-agent.service haproxy.service keepalived.service iptables.service vmtoolsd.service; do
+for unit in appliance-agent.service appliance-report.service appliance-report.path haproxy.service keepalived.service iptables.service vmtoolsd.service; do
     systemctl enable "$unit" || say "ERROR: could not enable $unit"
 done
 

@@ -57,6 +57,24 @@ def check_keepalived(path, binary=None):
     return []
 
 
+def _with_scratch_certificates(config, by_path, scratch):
+    """haproxy.cfg pointed at the rendered certificates in scratch (haproxy -c loads them)."""
+    from .render import STATS_CERT_BASE
+
+    relative_base = STATS_CERT_BASE.lstrip("/") + "/"
+    certificates = [output for path, output in by_path.items() if path.startswith(relative_base)]
+    if not certificates:
+        return config
+    directory = os.path.join(scratch, "certs")
+    os.mkdir(directory, 0o700)
+    for output in certificates:
+        descriptor = os.open(os.path.join(directory, output.path[len(relative_base):]), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(output.content)
+    line = ("crt-base %s\n" % STATS_CERT_BASE).encode("ascii")
+    return config.replace(line, ("crt-base %s\n" % directory).encode("ascii"))
+
+
 def check_rendered(outputs, log):
     """Check the rendered HAProxy and keepalived configs in a scratch directory."""
     by_path = dict((output.path, output) for output in outputs)
@@ -70,8 +88,11 @@ def check_rendered(outputs, log):
             if output is None:
                 continue
             path = os.path.join(scratch, os.path.basename(relative))
+            content = output.content
+            if relative == "etc/haproxy/haproxy.cfg":
+                content = _with_scratch_certificates(content, by_path, scratch)
             with open(path, "wb") as handle:
-                handle.write(output.content)
+                handle.write(content)
             warnings = checker(path)
             if warnings is None:
                 log("%s: not installed here, check skipped" % name.split()[0])

@@ -17,7 +17,8 @@ CATEGORY_HA = "2. High availability"
 CATEGORY_VIPS = "3. Virtual IP addresses"
 CATEGORY_BACKENDS = "4. Backend servers"
 CATEGORY_STATS = "5. Statistics page"
-CATEGORIES = (CATEGORY_NODE, CATEGORY_HA, CATEGORY_VIPS, CATEGORY_BACKENDS, CATEGORY_STATS)
+CATEGORY_OPERATIONS = "6. Operations"
+CATEGORIES = (CATEGORY_NODE, CATEGORY_HA, CATEGORY_VIPS, CATEGORY_BACKENDS, CATEGORY_STATS, CATEGORY_OPERATIONS)
 
 
 @dataclass(frozen=True)
@@ -212,10 +213,36 @@ def stats_form():
     ]
 
 
+def operations_form():
+    """Day-2 options, all optional (issue 16): one category, so a first deployment can skip it."""
+    return [
+        ApplianceProperty(
+            "stats.tls_certificate", "pem_bundle", "Statistics page certificate (base64 PEM)",
+            "The statistics page is served over HTTPS only. Empty: a self-signed certificate made on the node "
+            "(its fingerprint is on the console). Or base64 of one PEM file holding the certificate, its chain "
+            "and the unencrypted private key (base64 -w0 bundle.pem); it must name the management VIP.",
+            CATEGORY_OPERATIONS, password=True,
+        ),
+        ApplianceProperty(
+            "log.syslog_server", "syslog_servers", "Remote syslog servers",
+            "Up to two IPv4 address[:port] (UDP, default 514), comma-separated. HAProxy's traffic logs, VRRP "
+            "state changes and configuration results are sent there too. Empty: logs stay in the journal.",
+            CATEGORY_OPERATIONS,
+        ),
+        ApplianceProperty(
+            "node.routes", "routes", "Static routes",
+            "Comma-separated 'network/prefix via gateway' (at most 16), e.g. 198.51.100.0/24 via 192.0.2.254, "
+            "for networks reached through a router other than the default gateway. Gateways must be in the "
+            "node's subnet.",
+            CATEGORY_OPERATIONS,
+        ),
+    ]
+
+
 def form_for(profile):
     # type: (object) -> List[ApplianceProperty]
     """The whole form of an appliance built from `profile`, in display order."""
-    properties = base_form() + service_form(profile) + stats_form()
+    properties = base_form() + service_form(profile) + stats_form() + operations_form()
     order = dict((category, index) for index, category in enumerate(CATEGORIES))
     # Stable sort: categories in their fixed order, properties in definition order within each.
     return sorted(properties, key=lambda prop: order[prop.category])

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from . import __version__, pipeline
+from . import __version__, pipeline, status
 from .errors import AgentError, ValidationError
 from .profile import Profile
 from .transport import read_environment
@@ -53,12 +53,38 @@ def apply(args):
         return 1
     _log("reading properties from %s" % source)
     result = pipeline.configure(
-        xml_text, profile, root=args.root, check=not args.no_check, activate=not args.no_activate and args.root == "/", log=_log
+        xml_text, profile, root=args.root, check=not args.no_check, activate=_live(args), log=_log
     )
     for path in result.changed:
         _log("wrote /%s" % path)
-    _log("%s node configured: %d file(s) changed%s" % (
-        result.role, len(result.changed), ", reloaded " + ", ".join(result.reloaded) if result.reloaded else ""))
+    summary = "%s node configured: %d file(s) changed%s" % (
+        result.role, len(result.changed), ", reloaded " + ", ".join(result.reloaded) if result.reloaded else "")
+    _log(summary)
+    _record(args, True, summary, result.role)
+    return 0
+
+
+def _live(args):
+    """Running on the node itself (not on a preview root): daemons reload, results are published."""
+    return not args.no_activate and args.root == "/"
+
+
+def _record(args, ok, message, role=None):
+    """On the live node: keep the result for `report`, and report it now (at boot the network is
+    not up yet; appliance-report.service sends it once it is)."""
+    if not _live(args):
+        return
+    try:
+        status.record_apply(args.root, ok, message, role)
+        status.report(args.root)
+    except OSError as exc:
+        _log("warning: the apply result was not recorded (%s)" % (exc.strerror or exc))
+
+
+def report(args):
+    """Console banner, guestinfo.appliance.*, and the last apply result to the syslog servers."""
+    done = status.report(args.root, log=_log)
+    _log("report: %s" % (", ".join(done) if done else "nothing new"))
     return 0
 
 
@@ -72,11 +98,15 @@ def build_parser():
     apply_parser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="FILE", help="appliance profile JSON (default %(default)s)")
     apply_parser.add_argument("--no-check", action="store_true", help="skip haproxy -c and keepalived --config-test")
     apply_parser.add_argument("--no-activate", action="store_true", help="write files only; reload nothing")
+    report_parser = commands.add_parser("report", help="refresh the console banner and publish the node's state (appliance-report.service)")
+    report_parser.add_argument("--root", default="/", metavar="DIR", help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.command == "report":
+        return report(args)
     if args.command != "apply":
         build_parser().print_help()
         return 2
@@ -86,10 +116,12 @@ def main(argv=None):
         for line in exc.lines():
             _error(line)
         _error("the previous configuration stays in place; correct the vApp properties in vCenter and reboot")
+        _record(args, False, "; ".join(exc.lines()))
         return 1
     except AgentError as exc:
         _error(str(exc))
         _error("the previous configuration stays in place")
+        _record(args, False, str(exc))
         return 1
     except KeyboardInterrupt:
         return 130

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import List
 
-from . import accounts, activate as activation, checks, files, render
+from . import accounts, activate as activation, checks, files, render, status, tls
 from .errors import ApplyError
 from .ovfenv import parse_environment
 from .form import form_for
@@ -64,6 +64,13 @@ def system_edits(settings, hashes, root):
     return outputs
 
 
+def _current_banner(output, root):
+    """The banner with the VRRP state keepalived last reported, so a re-apply does not reset it."""
+    if output.path != status.ISSUE_FILE:
+        return output
+    return render.OutputFile(output.path, status.with_vrrp_line(output.content, status.vrrp_state(root)), output.mode, output.unit, output.action)
+
+
 def configure(xml_text, profile, root="/", check=True, activate=False, log=print):
     """Configure the node under `root` from an OVF environment; all or nothing."""
     properties = parse_environment(xml_text)
@@ -73,9 +80,13 @@ def configure(xml_text, profile, root="/", check=True, activate=False, log=print
     settings = validate(properties, profile)
     state = load_state(root)
     hashes = render.password_hashes(settings, state.get("hashes", {}))
-    outputs = render.render(settings, hashes, profile.templates)
+    certificate, tls_state = tls.stats_certificate(settings, root, state.get("tls", {}))
+    outputs = [_current_banner(output, root) for output in render.render(settings, hashes, profile.templates, certificate=tls_state)]
+    outputs.append(certificate)
     outputs += system_edits(settings, hashes, root)
-    new_state = {"properties": _properties_digest(properties, profile), "hashes": hashes, "role": settings.role}
+    new_state = {"properties": _properties_digest(properties, profile), "hashes": hashes, "role": settings.role, "tls": tls_state}
+    if settings.syslog_servers:
+        new_state["syslog"] = ["%s:%d" % server for server in settings.syslog_servers]
     outputs.append(render.OutputFile(STATE_FILE, (json.dumps(new_state, indent=2, sort_keys=True) + "\n").encode("utf-8"), mode=0o600))
     if check:
         checks.check_rendered(outputs, log)

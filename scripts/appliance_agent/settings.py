@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 from .errors import ValidationError
 from .form import form_for
 from .profile import Profile, Service
-from .values import Backend
+from .values import Backend, Route, SyslogServer
 
 PEER_NAMES = {"MASTER": "lb-master", "BACKUP": "lb-backup"}
 PRIORITIES = {"MASTER": 150, "BACKUP": 100}
@@ -53,6 +53,10 @@ class Settings:
     stats_admin_password: str
     stats_readonly_password: str
     stats_networks: Tuple[ipaddress.IPv4Network, ...]
+    # Operations (issue 16); defaults keep older callers working.
+    stats_tls_bundle: str = ""
+    syslog_servers: Tuple[SyslogServer, ...] = ()
+    routes: Tuple[Route, ...] = ()
 
     @property
     def fqdn(self):
@@ -91,7 +95,14 @@ class Settings:
     @property
     def stats_url(self):
         host = self.management_vip or self.node_ip
-        return "http://%s:%d/stats" % (host, self.profile.stats_port)
+        return "https://%s:%d/stats" % (host, self.profile.stats_port)
+
+    @property
+    def tls_names(self):
+        """What the statistics page's certificate must name: addresses it is served on, then host names."""
+        addresses = [str(address) for address in ([self.management_vip] if self.management_vip else []) + [self.node_ip]]
+        names = [self.fqdn] + ([self.hostname] if self.domain else [])
+        return tuple(addresses), tuple(names)
 
 
 def validate(properties, profile):
@@ -177,12 +188,31 @@ def _check_together(values, profile):
                     "server %s has a :port, but %s uses ports %s on every server; remove the :port"
                     % (with_port[0], service.label, ", ".join(map(str, service.ports))),
                 ))
+    problems.extend(_check_routes(values, taken))
     all_vips_parsed = all(key in values for key in profile.vip_properties())
     if enabled == 0 and all_vips_parsed:
         problems.append((
             profile.vip_properties()[0],
             "no service is switched on; set at least one of %s" % ", ".join(profile.vip_properties()),
         ))
+    return problems
+
+
+def _check_routes(values, taken):
+    """node.routes: each gateway a host of the node's subnet (not a node or a VIP), no route into that subnet."""
+    problems = []
+    address = values.get("node.ip")
+    routes = values.get("node.routes")
+    if address is None or not routes:
+        return problems
+    subnet = address.network
+    for route in routes:
+        if route.network.overlaps(subnet):
+            problems.append(("node.routes", "%s overlaps this node's own subnet %s; route only networks outside it" % (route.network, subnet)))
+        elif route.gateway not in subnet or route.gateway in (subnet.network_address, subnet.broadcast_address):
+            problems.append(("node.routes", "gateway %s of %s is not a host of this node's subnet %s; enter a router on that subnet" % (route.gateway, route.network, subnet)))
+        elif route.gateway in taken and taken[route.gateway] != "node.gateway":
+            problems.append(("node.routes", "gateway %s of %s is %s; enter the router that leads to %s" % (route.gateway, route.network, taken[route.gateway], route.network)))
     return problems
 
 
@@ -215,4 +245,7 @@ def _settings(values, profile):
         stats_admin_password=values["stats.admin_password"],
         stats_readonly_password=values["stats.readonly_password"],
         stats_networks=tuple(values["stats.allowed_networks"]) or (address.network,),
+        stats_tls_bundle=values["stats.tls_certificate"],
+        syslog_servers=tuple(values["log.syslog_server"]),
+        routes=tuple(values["node.routes"]),
     )

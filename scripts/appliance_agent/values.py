@@ -216,3 +216,108 @@ KINDS = {
     "ssh_key": Kind(parse_ssh_key, "string", "MaxLen(8192)", ""),
     "backends": Kind(parse_backends, "string", "MaxLen(4096)", "cs1=198.51.100.11,cs2=198.51.100.12"),
 }
+
+
+# --- Operations (issue 16): syslog servers, static routes, the stats page's certificate ---
+
+SyslogServer = collections.namedtuple("SyslogServer", "address port")
+Route = collections.namedtuple("Route", "network gateway")
+
+MAX_SYSLOG_SERVERS = 2
+MAX_ROUTES = 16
+SYSLOG_PORT = 514
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)\r?\n-----END \1-----", re.S)
+_PRIVATE_KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
+
+
+def parse_syslog_servers(text):
+    """Comma list of up to two `address[:port]` (UDP, default 514).
+
+    IPv4 addresses only: HAProxy resolves a log server's name once, when it
+    starts, and refuses to start when it cannot (DNS is often not up at boot).
+    """
+    servers = []
+    for item in split_list(text):
+        host, sep, port = item.partition(":")
+        try:
+            address = ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError("%r is not an IPv4 address; enter address[:port], e.g. 192.0.2.50 or 192.0.2.50:1514" % item)
+        if sep and (not port.isdigit() or not 1 <= int(port) <= 65535):
+            raise ValueError("port %r of syslog server %s is not 1-65535; enter address[:port], e.g. 192.0.2.50:514" % (port, host))
+        if address.is_loopback or address.is_multicast or address.is_unspecified or str(address) == "255.255.255.255":
+            raise ValueError("%s cannot be a syslog server; enter the address of your syslog/SIEM server" % address)
+        servers.append(SyslogServer(address, int(port) if sep else SYSLOG_PORT))
+    if len(servers) > MAX_SYSLOG_SERVERS:
+        raise ValueError("lists %d servers; enter at most %d, comma separated" % (len(servers), MAX_SYSLOG_SERVERS))
+    if len(set(servers)) != len(servers):
+        raise ValueError("lists the same server twice; enter each syslog server once")
+    return servers
+
+
+def parse_routes(text):
+    """Comma list of `network/prefix via gateway`, at most 16."""
+    routes = []
+    for item in [part.strip() for part in text.split(",") if part.strip()]:
+        words = item.split()
+        if len(words) != 3 or words[1].lower() != "via":
+            raise ValueError("%r is not a route; enter network/prefix via gateway, e.g. 198.51.100.0/24 via 192.0.2.254" % item)
+        try:
+            network = ipaddress.IPv4Network(words[0], strict=False)
+        except ValueError:
+            raise ValueError("%r in route %r is not an IPv4 network; enter e.g. 198.51.100.0/24" % (words[0], item))
+        if "/" not in words[0]:
+            raise ValueError("route %r has no prefix length; enter network/prefix, e.g. %s/24" % (item, words[0]))
+        if str(network) != words[0]:
+            raise ValueError("%s in route %r has host bits set; enter the network address %s" % (words[0], item, network))
+        if network.prefixlen == 0:
+            raise ValueError("route %r is a default route; the default route is node.gateway" % item)
+        gateway = parse_ipv4(words[2])
+        routes.append(Route(network, gateway))
+    if len(routes) > MAX_ROUTES:
+        raise ValueError("lists %d routes; enter at most %d" % (len(routes), MAX_ROUTES))
+    networks = [route.network for route in routes]
+    twice = sorted(set(str(n) for n in networks if networks.count(n) > 1))
+    if twice:
+        raise ValueError("network %s is routed twice; give each network one gateway" % ", ".join(twice))
+    return routes
+
+
+def parse_pem_bundle(text):
+    """Base64 of a PEM bundle: the certificate, its chain, and one unencrypted private key.
+
+    Returns the PEM text normalised (certificates in the given order, then the
+    key), or "" when empty. Only the structure is checked here; whether the
+    certificate parses, matches the key, is current and names the node is
+    checked with openssl when the node is configured (tls.py).
+    """
+    value = "".join(text.split())
+    if not value:
+        return ""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ValueError("is not base64 of a PEM file; enter the output of: base64 -w0 bundle.pem")
+    blocks = _PEM_BLOCK.findall(decoded)
+    certificates = [body for label, body in blocks if label == "CERTIFICATE"]
+    keys = [(label, body) for label, body in blocks if label in _PRIVATE_KEY_LABELS]
+    if any(label == "ENCRYPTED PRIVATE KEY" for label, _ in blocks) or "Proc-Type: 4,ENCRYPTED" in decoded:
+        raise ValueError("holds an encrypted private key; export it without a passphrase (openssl pkey -in key.pem)")
+    others = sorted(set(label for label, _ in blocks if label != "CERTIFICATE" and label not in _PRIVATE_KEY_LABELS))
+    if others:
+        raise ValueError("holds a %s block; put only the certificates and the private key in the bundle" % others[0])
+    if not certificates:
+        raise ValueError("holds no certificate; put the certificate (then its chain) and the private key in one PEM file")
+    if len(keys) != 1:
+        raise ValueError("holds %d private keys; put exactly one, the certificate's, in the bundle" % len(keys))
+    pem = ["-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % body.replace("\r", "") for body in certificates]
+    label, body = keys[0]
+    pem.append("-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label, body.replace("\r", ""), label))
+    return "".join(pem)
+
+
+KINDS.update({
+    "syslog_servers": Kind(parse_syslog_servers, "string", "MaxLen(64)", "192.0.2.50,192.0.2.51:1514"),
+    "routes": Kind(parse_routes, "string", "MaxLen(1024)", "198.51.100.0/24 via 192.0.2.254"),
+    "pem_bundle": Kind(parse_pem_bundle, "string", "MaxLen(65536)", ""),
+})

@@ -81,8 +81,9 @@ def test_photon3_jinja2_renders_the_same_files(baked, repo_root):
             pytest.fail("jinja2 2.10 missing: scripts/test installs it into .cache/jinja2-2.10")
         pytest.skip("jinja2 2.10 not installed in .cache/jinja2-2.10 (scripts/test does it)")
     assert run_agent("apply", "--env", "env.xml", "--root", "new", "--profile", "profile.json", "--no-check", cwd=baked).returncode == 0
-    # Same state (hence same password hashes) for the old-jinja2 run.
+    # Same state (hence same password hashes) and the node's certificate for the old-jinja2 run.
     shutil.copytree(baked / "new/var", baked / "old/var")
+    shutil.copytree(baked / "new/etc/haproxy/certs", baked / "old/etc/haproxy/certs")
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": "%s:%s" % (old, os.path.abspath(SCRIPTS)), "PYTHONWARNINGS": "ignore"}
     probe = subprocess.run([sys.executable, "-c", "import jinja2; print(jinja2.__version__)"], capture_output=True, text=True, env=env)
     assert probe.stdout.strip() == "2.10.3"

@@ -22,6 +22,8 @@ ISSUE_KEYS = [
     "node.root_password", "node.ssh_key", "ha.peer_ip", "ha.vrid", "vip.management", "vip.horizon",
     "vip.appvolumes", "vip.uag", "horizon.servers", "appvolumes.servers", "uag.servers",
     "stats.admin_password", "stats.readonly_password", "stats.allowed_networks",
+    # issue 16, category "6. Operations"
+    "stats.tls_certificate", "log.syslog_server", "node.routes",
 ]
 
 
@@ -35,7 +37,8 @@ def test_properties_json_is_the_form(profile):
     listed = json.loads(result.output)
     assert [item["key"] for item in listed] == [prop.key for prop in form_for(profile)]
     passwords = {item["key"] for item in listed if item["password"]}
-    assert passwords == {"node.root_password", "stats.admin_password", "stats.readonly_password"}
+    # The certificate bundle holds a private key: vCenter masks it like a password.
+    assert passwords == {"node.root_password", "stats.admin_password", "stats.readonly_password", "stats.tls_certificate"}
     vrid = [item for item in listed if item["key"] == "ha.vrid"][0]
     assert vrid["type"] == "uint8" and vrid["qualifiers"] == "MinValue(1),MaxValue(255)" and vrid["default"] == "51"
 

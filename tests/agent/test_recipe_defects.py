@@ -84,6 +84,12 @@ def find_defects(keepalived, haproxy, ip4save, sysctl):
         if kind == "backend" and any(line.startswith("server ") for line in lines):
             if not any(line.startswith(("stick-table", "stick on")) for line in lines):
                 defects.add("p3-no-persistence")
+    # (i16) the stats page's password crosses the network in clear: a bind of it without ssl
+    stats_sections = {name for kind, name, lines in sections if any(line.startswith("stats enable") for line in lines)}
+    for kind, name, lines in sections:
+        serves_stats = name in stats_sections or any(line.split()[1:2] and line.split()[1] in stats_sections for line in lines if line.startswith("default_backend"))
+        if kind in ("frontend", "listen") and serves_stats and any(line.startswith("bind ") and " ssl " not in line + " " for line in lines):
+            defects.add("i16-stats-in-clear")
     # (h3) forwarding switched on although HAProxy only proxies; non-local bind missing
     if re.search(r"ip_forward\s*=\s*1", sysctl) or not re.search(r"ip_nonlocal_bind\s*=\s*1", sysctl):
         defects.add("h3-sysctl")
@@ -122,7 +128,7 @@ RECIPE_DEFECTS = {
     "a-weak-health-check", "b-vrrp-blocked", "c-peer-outside-subnet", "d-ah-authentication", "e-insecure-password",
     "f-ssl-fc-redirect", "g-no-script-security", "h1-zero-garp-interval", "h2-stats-proxy-loop", "h3-sysctl",
     "h4-bind-any-address", "h5-no-log", "h6-runs-as-root", "h7-short-tcp-timeouts", "h8-map-based-source-hash",
-    "p2-ssl-hello-chk", "p3-no-persistence", "p3-tables-not-synced",
+    "p2-ssl-hello-chk", "p3-no-persistence", "p3-tables-not-synced", "i16-stats-in-clear",
 }
 
 
@@ -207,10 +213,14 @@ def test_no_secret_in_clear_anywhere(rendered_pair, profile):
 
 
 @pytest.mark.parametrize("role", ["MASTER", "BACKUP"])
-def test_real_daemons_accept_our_configs_without_warnings(rendered_pair, role):
+def test_real_daemons_accept_our_configs_without_warnings(rendered_pair, role, tmp_path):
     require("haproxy")
     require("keepalived")
-    assert checks.check_haproxy(str(rendered_pair[role] / "etc/haproxy/haproxy.cfg")) == []
+    # The config names its certificate under /etc/haproxy/certs; here it is in the rendered root.
+    config = (rendered_pair[role] / "etc/haproxy/haproxy.cfg").read_text()
+    assert "crt-base /etc/haproxy/certs\n" in config
+    (tmp_path / "haproxy.cfg").write_text(config.replace("crt-base /etc/haproxy/certs\n", "crt-base %s\n" % (rendered_pair[role] / "etc/haproxy/certs")))
+    assert checks.check_haproxy(str(tmp_path / "haproxy.cfg")) == []
     assert checks.check_keepalived(str(rendered_pair[role] / "etc/keepalived/keepalived.conf")) == []
 
 

@@ -40,15 +40,32 @@ def topology(tmp_path_factory):
         topo.destroy()
 
 
+# The Operations properties (issue 16) the pair is deployed with.
+OPERATIONS = (
+    "log.syslog_server=%s" % netns.SYSLOG_SERVER,
+    "node.routes=%s via %s" % (netns.INTERNAL_NETWORK, netns.ROUTER),
+)
+
+
 @pytest.fixture(scope="package")
-def pair(topology):
+def syslog(topology):
+    """The site's syslog server, listening before the nodes boot."""
+    listener = netns.SyslogListener(topology.client_ns)
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+@pytest.fixture(scope="package")
+def pair(topology, syslog):
     """MASTER and BACKUP rendered by the agent, booted in their own namespaces, converged.
 
     A sampler watches both nodes' VIPs from convergence to the end of the
     package; the tests read its overlaps.
     """
-    master_root = netns.render_node("MASTER", topology.workdir / "render" / "master")
-    backup_root = netns.render_node("BACKUP", topology.workdir / "render" / "backup")
+    master_root = netns.render_node("MASTER", topology.workdir / "render" / "master", OPERATIONS)
+    backup_root = netns.render_node("BACKUP", topology.workdir / "render" / "backup", OPERATIONS)
     master = topology.add_node("lb1", master_root)
     backup = topology.add_node("lb2", backup_root)
     running = netns.Pair(master, backup, VIPS.values())

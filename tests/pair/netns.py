@@ -10,6 +10,11 @@ nothing is added to the host's network):
     <p>-srv   eth0: 192.0.2.1, the nodes' gateway; the backend addresses
               (198.51.100.0/24) sit on its loopback, so the nodes reach the
               backends through their default route and no forwarding is needed.
+    <p>-rtr   eth0: 192.0.2.254, a second router (forwarding on); eth1:
+              203.0.113.129/25, towards
+    <p>-int   eth0: 203.0.113.130/25, a host reachable only through a static
+              route via 192.0.2.254 (node.routes).
+The client namespace also holds 192.0.2.50, the syslog server (SyslogListener).
 
 Each LB node also gets its own PID, UTS and mount namespaces (`ip netns exec` +
 `unshare`): a private /run, /var/lib/haproxy (HAProxy's chroot and stats
@@ -22,6 +27,7 @@ namespace it created, killing each node's PID namespace (and so every
 process in it) first.
 """
 
+import base64
 import contextlib
 import ctypes
 import ipaddress
@@ -41,9 +47,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CHECK_SCRIPT = REPO / "overlays" / "usr" / "libexec" / "appliance-agent" / "check-haproxy"
+NOTIFY_SCRIPT = REPO / "overlays" / "usr" / "libexec" / "appliance-agent" / "vrrp-notify"
 BACKENDS_SCRIPT = Path(__file__).resolve().parent / "backends.py"
 
 GATEWAY = "192.0.2.1"
+# A second router on the segment and the internal network behind it (node.routes).
+ROUTER = "192.0.2.254"
+INTERNAL_NETWORK = "203.0.113.128/25"
+INTERNAL_ROUTER = "203.0.113.129"
+INTERNAL_HOST = "203.0.113.130"
+# The site's syslog server (log.syslog_server), an address of the client namespace.
+SYSLOG_SERVER = "192.0.2.50"
 CLIENT_IP = "192.0.2.100"
 CLIENT_SOURCES = ["192.0.2.%d" % host for host in range(100, 140)]
 # name -> (address, ports): the sample environment's backends (env-template).
@@ -216,6 +230,55 @@ class Client:
         headers = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
         return lines[0], {key.strip().lower(): value.strip() for key, value in headers.items()}
 
+    def tls_get(self, address, port, path, ca_pem, auth=None, source=CLIENT_IP, timeout=2.0):
+        """(status line, body, TLS version, server certificate DER) of a GET over TLS.
+
+        The server's certificate is verified against ca_pem and must name
+        `address` (an IP entry in its subjectAltName), as a browser that
+        trusts it would check. auth is (user, password) for basic auth.
+        """
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cadata=ca_pem)
+        headers = "Host: %s\r\n" % address
+        if auth:
+            headers += "Authorization: Basic %s\r\n" % base64.b64encode(("%s:%s" % auth).encode("utf-8")).decode("ascii")
+        sock = self._socket(source, timeout)
+        try:
+            sock.connect((address, port))
+            with context.wrap_socket(sock, server_hostname=address) as tls:
+                tls.sendall(("GET %s HTTP/1.0\r\n%s\r\n" % (path, headers)).encode("ascii"))
+                data = b""
+                while True:
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                version, certificate = tls.version(), tls.getpeercert(binary_form=True)
+        finally:
+            sock.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        if re.search(br"^transfer-encoding:\s*chunked", head, re.I | re.M):
+            body = _dechunk(body)
+        return head.split(b"\r\n", 1)[0].decode("latin-1"), body.decode("utf-8", "replace"), version, certificate
+
+    def plain_exchange(self, address, port, request, source=CLIENT_IP, timeout=2.0):
+        """Bytes answered to `request` sent in clear, until the server closes (or the timeout)."""
+        sock = self._socket(source, timeout)
+        data = b""
+        try:
+            sock.connect((address, port))
+            sock.sendall(request)
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        finally:
+            sock.close()
+        return data
+
     def tcp_connect(self, address, port, source=CLIENT_IP, timeout=1.0):
         """'open', 'refused' or 'timeout' (dropped) for a TCP connection attempt."""
         sock = self._socket(source, timeout)
@@ -237,6 +300,18 @@ class Client:
                 sock.sendto(payload, (address, 0))
         finally:
             sock.close()
+
+
+def _dechunk(body):
+    """An HTTP/1.1 chunked body, joined (HAProxy's stats page answers chunked)."""
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out, body = out + rest[:size], rest[size + 2 :]
+    return out
 
 
 class Backends:
@@ -294,7 +369,9 @@ NODE_SETUP = r"""
 set -e
 hostname "$1"
 mount -t tmpfs -o mode=0755 tmpfs /run
-mkdir -p /run/haproxy /run/keepalived
+mkdir -p /run/haproxy /run/keepalived /run/appliance-vrrp
+chown keepalived_script: /run/appliance-vrrp
+mount --bind "$7" /etc/haproxy
 mount -t tmpfs -o mode=0755 tmpfs /var/lib/haproxy
 mount -t tmpfs -o mode=0755 tmpfs "$2"
 mkdir "$2/upper" "$2/work"
@@ -302,6 +379,8 @@ mount -t overlay overlay -o "lowerdir=/usr/libexec,upperdir=$2/upper,workdir=$2/
 mkdir -p /usr/libexec/appliance-agent
 : > /usr/libexec/appliance-agent/check-haproxy
 mount --bind -o ro "$3" /usr/libexec/appliance-agent/check-haproxy
+: > /usr/libexec/appliance-agent/vrrp-notify
+mount --bind -o ro "$6" /usr/libexec/appliance-agent/vrrp-notify
 echo "$$" > "$4"
 exec "$5" -c '
 import os, signal, time
@@ -325,7 +404,7 @@ class LbNode:
         self.root = Path(root)
         self.workdir = Path(workdir)
         self.hostname = (self.root / "etc" / "hostname").read_text().strip()
-        self.address, self.prefix, self.gateway = self._network()
+        self.address, self.prefix, self.gateway, self.routes = self._network()
         self.haproxy_cfg = self.root / "etc" / "haproxy" / "haproxy.cfg"
         self.keepalived_conf = self.root / "etc" / "keepalived" / "keepalived.conf"
         self.stats_socket = self._stats_socket()
@@ -346,7 +425,9 @@ class LbNode:
         address = re.search(r"^Address=(\S+)", text, re.M).group(1)
         gateway = re.search(r"^Gateway=(\S+)", text, re.M)
         interface = ipaddress.ip_interface(address)
-        return str(interface.ip), interface.network.prefixlen, gateway.group(1) if gateway else None
+        # networkd's [Route] sections: Destination= via Gateway= on this link.
+        routes = re.findall(r"^\[Route\]\s*\nDestination=(\S+)\s*\nGateway=(\S+)", text, re.M)
+        return str(interface.ip), interface.network.prefixlen, gateway.group(1) if gateway else None, routes
 
     def _stats_socket(self):
         match = re.search(r"^\s*stats socket (\S+)", self.haproxy_cfg.read_text(), re.M)
@@ -363,7 +444,8 @@ class LbNode:
         self.init = subprocess.Popen(
             ["ip", "netns", "exec", self.netns, "unshare", "--pid", "--fork", "--uts", "--mount", "--mount-proc",
              "--propagation", "private", "sh", "-c", NODE_SETUP, "node-init", self.hostname, os.fspath(scratch),
-             os.fspath(CHECK_SCRIPT), os.fspath(pidfile), sys.executable],
+             os.fspath(CHECK_SCRIPT), os.fspath(pidfile), sys.executable, os.fspath(NOTIFY_SCRIPT),
+             os.fspath(self.root / "etc" / "haproxy")],
             stdout=self._log("init.log"), stderr=subprocess.STDOUT,
         )  # fmt: skip
         wait_for(lambda: pidfile.exists() or self.init.poll() is not None, 15, what="%s's namespaces" % self.hostname)
@@ -374,6 +456,8 @@ class LbNode:
         run(ns + ["addr", "add", "%s/%d" % (self.address, self.prefix), "dev", "eth0"])
         if self.gateway:
             run(ns + ["route", "add", "default", "via", self.gateway])
+        for destination, gateway in self.routes:
+            run(ns + ["route", "add", destination, "via", gateway, "dev", "eth0"])
         sysctl = self.root / "etc" / "sysctl.d" / "55-keepalived.conf"
         run(["ip", "netns", "exec", self.netns, "sysctl", "-q", "-p", sysctl])
         ip4save = self.root / "etc" / "systemd" / "scripts" / "ip4save"
@@ -512,6 +596,13 @@ class LbNode:
         text = (self.workdir / "keepalived.log").read_text(errors="replace")
         return re.findall(r"Entering (\w+) STATE", text)
 
+    def vrrp_state_file(self):
+        """What keepalived's notify hook recorded in the node's /run/appliance-vrrp/state, or None."""
+        try:
+            return Path("/proc/%d/root/run/appliance-vrrp/state" % self.init_pid).read_text()
+        except OSError:
+            return None
+
     def iptables_input(self):
         """`iptables -nvxL INPUT` in the node's namespace."""
         return run(["ip", "netns", "exec", self.netns, "iptables", "-nvxL", "INPUT"]).stdout.decode()
@@ -570,8 +661,26 @@ class Topology:
         run(["ip", "-n", self.server_ns, "addr", "add", GATEWAY + "/24", "dev", "eth0"])
         for address, _ in BACKENDS.values():
             run(["ip", "-n", self.server_ns, "addr", "add", address + "/32", "dev", "lo"])
+        run(["ip", "-n", self.client_ns, "addr", "add", SYSLOG_SERVER + "/24", "dev", "eth0"])
+        self._build_router()
         self.backends = Backends(self.server_ns, self.workdir / "backends")
         self.backends.start()
+
+    def _build_router(self):
+        """The second router and the internal host behind it."""
+        self.router_ns = self.prefix + "-rtr"
+        self.internal_ns = self.prefix + "-int"
+        self._add_netns(self.router_ns)
+        self._plug(self.router_ns, "rtr")
+        run(["ip", "-n", self.router_ns, "addr", "add", ROUTER + "/24", "dev", "eth0"])
+        self._add_netns(self.internal_ns)
+        run(["ip", "-n", self.router_ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", self.internal_ns])
+        run(["ip", "-n", self.router_ns, "addr", "add", INTERNAL_ROUTER + "/25", "dev", "eth1"])
+        run(["ip", "-n", self.router_ns, "link", "set", "eth1", "up"])
+        run(["ip", "-n", self.internal_ns, "addr", "add", INTERNAL_HOST + "/25", "dev", "eth0"])
+        run(["ip", "-n", self.internal_ns, "link", "set", "eth0", "up"])
+        run(["ip", "-n", self.internal_ns, "route", "add", "default", "via", INTERNAL_ROUTER])
+        run(["ip", "netns", "exec", self.router_ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
 
     def add_node(self, label, root):
         """Namespace, cable and daemons for one LB node whose files are under root."""
@@ -604,6 +713,38 @@ class Topology:
             subprocess.run(["ip", "netns", "del", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         self.created = []
         self.nodes = []
+
+
+class SyslogListener:
+    """A UDP syslog server on 192.0.2.50:514 in the client namespace; keeps every datagram."""
+
+    def __init__(self, netns, address=SYSLOG_SERVER, port=514):
+        with in_netns(netns):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((address, port))
+        self.sock.settimeout(0.2)
+        self.messages = []  # (source address, text)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.messages.append((peer[0], data.decode("utf-8", "replace")))
+
+    def matching(self, pattern, source=None):
+        return [text for peer, text in list(self.messages) if (source is None or peer == source) and re.search(pattern, text)]
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
 
 
 class Pair:

@@ -62,8 +62,10 @@ def test_client_reaches_every_service_through_its_vip(pair, client):
     for service in ("horizon", "appvolumes"):
         status, headers = client.http_head(VIPS[service], 80, "/portal")
         assert " 301 " in status and headers["location"] == "https://%s/portal" % VIPS[service]
-    status, _ = client.http_head(VIPS["management"], 8404, "/stats")
-    assert " 401 " in status  # the statistics page, behind its password
+    holder = pair.wait_converged()
+    pem = (holder.root / "etc/haproxy/certs/stats.pem").read_text()
+    status = client.tls_get(VIPS["management"], 8404, "/stats", pem[: pem.index("-----BEGIN", 10)])[0]
+    assert " 401 " in status  # the statistics page, over TLS, behind its password
 
 
 def test_uag_443_and_8443_land_on_the_same_uag(pair, client):
@@ -181,6 +183,19 @@ def test_stopping_keepalived_moves_the_vips(pair, client):
 def test_cutting_the_link_moves_the_vips(pair, client):
     times = failover(pair, client, lambda node: node.cut_link(), lambda node: node.restore_link(), "cut link")
     assert times["service"] < 5
+
+
+def test_failovers_reached_the_syslog_server(pair, syslog):
+    """After the failovers above, each node has told the syslog server it became MASTER, and the
+    node that lost the VIPs that it left MASTER (log.syslog_server, keepalived's notify hook)."""
+    pair.wait_converged()
+    for node in pair.nodes:
+        assert syslog.matching(r" %s keepalived .*VRRP instance LB is now MASTER" % node.hostname, node.address), node
+        states = [re.search(r"is now (\w+)", text).group(1) for text in syslog.matching(r"VRRP instance LB is now", node.address)]
+        assert len(states) >= 3 and set(states) >= {"MASTER", "BACKUP"}, states
+    holder = pair.holder()
+    assert holder.vrrp_state_file().split()[0] == "MASTER"
+    assert pair.other(holder).vrrp_state_file().split()[0] in ("BACKUP", "FAULT")
 
 
 def test_never_both_holding_a_vip(pair):
