@@ -113,13 +113,14 @@ def make_photon_iso(
     isohybrid: bool = False,
     label: str = "PHOTON_20250101",
     filler_bytes: int = 0,
+    photon3_revision: str = "Rev3",
 ) -> Path:
     """Build a Photon-like installer ISO in `workdir` and return its path.
 
     `rpms` are RPM files put under RPMS/<arch>/ with repodata made by
     createrepo_c. `installer_in_initrd` ("2.7") puts a photon_installer
     egg-info into the initrd, as 4.0/5.0 ISOs have; release "3.0" puts
-    /installer/isoInstaller.py there.
+    stand-ins of that revision's /installer/*.py there (tests/iso/photon3.py).
     """
     tree = workdir / "tree"
     if tree.exists():
@@ -137,7 +138,9 @@ def make_photon_iso(
     shutil.copy(kernel_path(), isolinux / "vmlinuz")
     extra = []
     if release == "3.0":
-        extra.append(("installer/isoInstaller.py", b"# Photon 3.0 installer stand-in\n"))
+        from . import photon3
+
+        extra.extend(photon3.initrd_files(photon3_revision))
     elif installer_in_initrd:
         extra.append((f"usr/lib/python3.11/site-packages/photon_installer-{installer_in_initrd}-py3.11.egg-info/PKG-INFO",
                       b"Name: photon-installer\n"))
