@@ -219,11 +219,23 @@ def qemu_command(iso: Path, workdir: Path, *, firmware: str, serial_log: Path) -
     ]
 
 
-def watch_boot(iso: Path, workdir: Path, *, firmware: str, seconds: float, done_marker: str) -> BootReport:
-    """Boot `iso` with no key pressed until `done_marker` shows, every terminal is stuck, qemu exits,
-    or `seconds` pass; return what the serial port showed."""
+def watch_boot(iso: Path, workdir: Path, *, firmware: str, seconds: float, done_marker: str,
+               keys: tuple[str, ...] = (), menu_marker: str | None = None) -> BootReport:
+    """Boot `iso` until `done_marker` shows, every terminal is stuck, qemu exits, or `seconds` pass;
+    return what the serial port showed.
+
+    With no `keys` nothing is pressed. Otherwise, once `menu_marker` shows on the serial port (the
+    boot menu is drawn there too), the qemu key names in `keys` (e.g. "down", "ret") are pressed
+    in order, half a second apart: a way to pick a boot menu entry.
+    """
     log = workdir / f"serial-{firmware}.log"
-    return _watch(qemu_command(iso, workdir, firmware=firmware, serial_log=log), log, seconds, done_marker)
+    command = qemu_command(iso, workdir, firmware=firmware, serial_log=log)
+    monitor = None
+    if keys:
+        monitor = workdir / "monitor.sock"
+        monitor.unlink(missing_ok=True)
+        command[command.index("-monitor") + 1] = f"unix:{monitor},server,nowait"
+    return _watch(command, log, seconds, done_marker, monitor=monitor, keys=keys, menu_marker=menu_marker)
 
 
 def watch_kernel(kernel: Path, initrd: Path, append: str, workdir: Path, *, seconds: float,
@@ -238,20 +250,23 @@ def watch_kernel(kernel: Path, initrd: Path, append: str, workdir: Path, *, seco
     return _watch(command, log, seconds, done_marker)
 
 
-def _watch(command: list[str], log: Path, seconds: float, done_marker: str) -> BootReport:
+def _watch(command: list[str], log: Path, seconds: float, done_marker: str, *, monitor: Path | None = None,
+           keys: tuple[str, ...] = (), menu_marker: str | None = None) -> BootReport:
     log.unlink(missing_ok=True)
     report = BootReport()
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    to_press = list(keys)
     try:
         while time.monotonic() - started < seconds:
             exited = process.poll() is not None
-            if log.exists():
-                _parse(log.read_text(errors="replace"), report)
-                if report.find(done_marker) is not None or report.stuck:
-                    break
-            if exited:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            _parse(text, report)
+            if report.find(done_marker) is not None or report.stuck or exited:
                 break
+            if to_press and (menu_marker is None or menu_marker in text):
+                _send_key(monitor, to_press.pop(0))
+                time.sleep(0.5)
             time.sleep(0.25)
     finally:
         if process.poll() is None:
@@ -261,6 +276,20 @@ def _watch(command: list[str], log: Path, seconds: float, done_marker: str) -> B
     if log.exists():
         _parse(log.read_text(errors="replace"), report)
     return report
+
+
+def _send_key(monitor: Path, key: str) -> None:
+    """Press `key` through qemu's human monitor on a Unix socket (ignored while qemu is not listening)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(str(monitor))
+            sock.sendall(f"sendkey {key}\n".encode())
+            time.sleep(0.1)
+    except OSError:
+        pass
 
 
 def qemu_available() -> bool:

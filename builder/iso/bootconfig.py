@@ -29,9 +29,10 @@ SERIAL_SPEED = 115200
 
 
 SERIAL_CONSOLE = f"console=ttyS0,{SERIAL_SPEED}n8"
-# The second entry's isolinux label and the suffix of both menus' titles for it.
+# The second entry's isolinux label and the start of both menus' titles for it (first, so that
+# Photon's narrow isolinux menu does not cut it off).
 SERIAL_LABEL = "appliance-serial"
-SERIAL_TITLE_SUFFIX = ", installer on serial port ttyS0"
+SERIAL_TITLE_PREFIX = "Serial console ttyS0: "
 
 
 def kernel_arguments(ks_path: str) -> list[str]:
@@ -48,7 +49,7 @@ def serial_arguments(arguments: list[str]) -> list[str]:
 
 
 def serial_title(title: str) -> str:
-    return title + SERIAL_TITLE_SUFFIX
+    return SERIAL_TITLE_PREFIX + title
 
 
 def add_arguments(line: str, arguments: list[str], *, media: str) -> str:
@@ -127,8 +128,7 @@ def edit_isolinux_menu(text: str, arguments: list[str], title: str, *, default_l
         if word == "menu default" or not word:
             continue
         if word.startswith("menu label"):
-            # ^s: the key that picks this entry in the menu.
-            twin.append(f"{indent}menu label {serial_title(title).replace('serial port', '^serial port')}")
+            twin.append(f"{indent}menu label {serial_title(title)}")
         elif i == append_at:
             twin.append(add_arguments(original_append, serial_arguments(arguments), media="cdrom"))
         else:
@@ -229,7 +229,7 @@ def _drop_serial_entries(lines: list[str]) -> list[str]:
     """`lines` without the serial twins of an earlier edit (and the blank line before each)."""
     for index, line in enumerate(lines):
         match = _GRUB_MENUENTRY.match(line)
-        if match and match.group(2).strip("\"'").endswith(SERIAL_TITLE_SUFFIX):
+        if match and match.group(2).strip("\"'").startswith(SERIAL_TITLE_PREFIX):
             end = _grub_entry_end(lines, index)
             start = index - 1 if index > 0 and not lines[index - 1].strip() else index
             return _drop_serial_entries(lines[:start] + lines[end + 1:])

@@ -193,9 +193,12 @@ class InstallerStart:
     report: bootchain.BootReport
 
 
-def boot_installer(iso: Path, workdir: Path, *, firmware: str, seconds: float) -> InstallerStart:
-    """Boot `iso` in qemu with no input and report whether, where and with what the installer started."""
-    report = bootchain.watch_boot(iso, workdir, firmware=firmware, seconds=seconds, done_marker=INSTALLER_MARKER)
+def boot_installer(iso: Path, workdir: Path, *, firmware: str, seconds: float, keys=(),
+                   menu_marker=None) -> InstallerStart:
+    """Boot `iso` in qemu (no input, or `keys` pressed in turn at the menu) and report whether, where
+    and with what the installer started."""
+    report = bootchain.watch_boot(iso, workdir, firmware=firmware, seconds=seconds, done_marker=INSTALLER_MARKER,
+                                  keys=tuple(keys), menu_marker=menu_marker)
     found = report.find(INSTALLER_MARKER)
     if found is None:
         return InstallerStart(None, None, None, report)

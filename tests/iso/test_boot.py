@@ -18,14 +18,20 @@ from .conftest import require
 BOOT_BOUND = 180
 
 
-@pytest.fixture(scope="module", params=["5.0 full", "4.0 minimal + rpm-dir"])
-def built_iso(request, tmp_path_factory, full_iso, minimal_iso, lb_rpm_dir):
+@pytest.fixture(scope="module")
+def built_full(tmp_path_factory, full_iso):
     from .test_build import build
 
-    out = tmp_path_factory.mktemp("boot")
+    return build(full_iso, tmp_path_factory.mktemp("boot-full"))
+
+
+@pytest.fixture(scope="module", params=["5.0 full", "4.0 minimal + rpm-dir"])
+def built_iso(request, tmp_path_factory, built_full, minimal_iso, lb_rpm_dir):
+    from .test_build import build
+
     if request.param == "5.0 full":
-        return build(full_iso, out)
-    return build(minimal_iso, out, "--rpm-dir", lb_rpm_dir)
+        return built_full
+    return build(minimal_iso, tmp_path_factory.mktemp("boot-min"), "--rpm-dir", lb_rpm_dir)
 
 
 @pytest.mark.slow
@@ -43,6 +49,23 @@ def test_built_iso_starts_the_installer_on_tty1_with_the_kickstart(built_iso, tm
     assert not any(word.startswith("console=") for word in started.cmdline)
     assert started.args.startswith("-i iso -o ")
     assert report.gettys == ["tty1"]
+
+
+# The second menu entry: down arrow, then Enter, in both menus, once the menu shows on the serial port.
+SERIAL_ENTRY_KEYS = {"bios": ("down", "ret"), "efi": ("down", "ret")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("firmware", ["bios", "efi"])
+def test_serial_entry_starts_the_installer_on_ttyS0(built_full, tmp_path, firmware):
+    require("qemu-system-x86_64")
+    started = fixtures.boot_installer(built_full, tmp_path, firmware=firmware, seconds=BOOT_BOUND,
+                                      keys=SERIAL_ENTRY_KEYS[firmware], menu_marker="Serial console ttyS0")
+    assert started.tty == "/dev/ttyS0", (started.report.gettys, started.report.root_shells, started.report.lines[-5:])
+    assert [word for word in started.cmdline if word.startswith("console=")] == ["console=ttyS0,115200n8"]
+    assert "ks=cdrom:/appliance/ks.json" in started.cmdline
+    # tty1 still gets its getty, and with it a root shell, as on a stock initrd
+    assert started.report.gettys == ["tty1", "ttyS0"]
 
 
 @pytest.mark.slow

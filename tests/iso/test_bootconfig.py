@@ -41,11 +41,11 @@ def test_menu_gets_a_serial_entry_with_one_console():
     words = append.split()
     assert [word for word in words if word.startswith("console=")] == ["console=ttyS0,115200n8"]
     assert "ks=cdrom:/appliance/ks.json" in words and "photon.media=cdrom" in words
-    assert "menu label Install lb, installer on ^serial port ttyS0" in serial
+    assert "menu label Serial console ttyS0: Install lb" in serial
     assert "menu default" not in serial
     # a new title replaces the old twin instead of adding another
     again = bootconfig.edit_isolinux_menu(edited, ARGS, "Install lb 2")
-    assert again.count("label appliance-serial") == 1 and "Install lb 2, installer on" in again
+    assert again.count("label appliance-serial") == 1 and "ttyS0: Install lb 2" in again
 
 
 def test_existing_console_arguments_are_dropped():
@@ -84,14 +84,14 @@ def test_grub_default_entry_gets_kickstart_and_serial_is_optional():
 def test_grub_serial_entry_follows_the_default_with_one_console():
     edited = bootconfig.edit_grub_cfg(STOCK_GRUB_CFG, ARGS, "Install lb")
     titles = [line.split('"')[1] for line in edited.splitlines() if line.startswith("menuentry")]
-    assert titles == ["Install lb", "Install lb, installer on serial port ttyS0"]
-    serial = edited.split('menuentry "Install lb, installer on serial port ttyS0" {', 1)[1]
+    assert titles == ["Install lb", "Serial console ttyS0: Install lb"]
+    serial = edited.split('menuentry "Serial console ttyS0: Install lb" {', 1)[1]
     linux = next(line for line in serial.splitlines() if line.strip().startswith("linux "))
     assert [word for word in linux.split() if word.startswith("console=")] == ["console=ttyS0,115200n8"]
     assert "photon.media=UUID=$photondisk" in linux.split() and "initrd /isolinux/initrd.img" in serial
     assert "set default=0" in edited  # the default stays the VM-console entry
     again = bootconfig.edit_grub_cfg(edited, ARGS, "Install lb 2")
-    assert again.count("installer on serial port ttyS0") == 1
+    assert again.count("Serial console ttyS0:") == 1
 
 
 def test_grub_honours_set_default():
