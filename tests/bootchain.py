@@ -18,7 +18,7 @@ busybox and written from that description:
    If it is exactly "tty0" the installer runs on /dev/tty1 only; otherwise
    only on the terminal whose name is that whole string. Every other terminal,
    and every terminal after a failed install, gets a root shell (/bin/bash).
-   `console=ttyS0 console=tty0` makes the file read "tty0 ttyS0": no terminal
+   `console=ttyS0 console=tty0` makes the file read "ttyS0 tty0": no terminal
    matches, nothing installs.
 4. The installer is started as
    `photon-installer -i iso -o <options.json> -e EULA.txt -t <license> -v <release>`
