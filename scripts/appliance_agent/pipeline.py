@@ -16,6 +16,8 @@ from .form import form_for
 from .settings import validate
 
 STATE_FILE = "var/lib/appliance-agent/state.json"
+# Written by the install's postinstall (kickstart/postinstall.sh) when a step failed.
+INSTALL_FAILED = "etc/appliance/install-failed"
 SHADOW = "etc/shadow"
 AUTHORIZED_KEYS = "root/.ssh/authorized_keys"
 SSHD_CONFIG = "etc/ssh/sshd_config"
@@ -71,6 +73,12 @@ def _current_banner(output, root):
     return render.OutputFile(output.path, status.with_vrrp_line(output.content, status.vrrp_state(root)), output.mode, output.unit, output.action)
 
 
+def install_failure(root):
+    """What the install reported as failed (one line), or None after a clean install."""
+    text = (files.read_current(root, INSTALL_FAILED) or b"").decode("utf-8", "replace").strip()
+    return text.splitlines()[0] if text else None
+
+
 def configure(xml_text, profile, root="/", check=True, activate=False, log=print):
     """Configure the node under `root` from an OVF environment; all or nothing."""
     properties = parse_environment(xml_text)
@@ -81,7 +89,8 @@ def configure(xml_text, profile, root="/", check=True, activate=False, log=print
     state = load_state(root)
     hashes = render.password_hashes(settings, state.get("hashes", {}))
     certificate, tls_state = tls.stats_certificate(settings, root, state.get("tls", {}))
-    outputs = [_current_banner(output, root) for output in render.render(settings, hashes, profile.templates, certificate=tls_state)]
+    rendered = render.render(settings, hashes, profile.templates, certificate=tls_state, install_failure=install_failure(root))
+    outputs = [_current_banner(output, root) for output in rendered]
     outputs.append(certificate)
     outputs += system_edits(settings, hashes, root)
     new_state = {"properties": _properties_digest(properties, profile), "hashes": hashes, "role": settings.role, "tls": tls_state}

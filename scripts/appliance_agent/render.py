@@ -158,10 +158,11 @@ def password_hashes(settings, previous):
     return hashes
 
 
-def render(settings, hashes, overrides=None, certificate=None):
+def render(settings, hashes, overrides=None, certificate=None, install_failure=None):
     """All files generated from templates, as OutputFile items in a fixed order.
 
     `certificate` is tls.stats_certificate's record ({"fingerprint": ...}) for the banner.
+    `install_failure`: what the install reported as failed, repeated on the banner.
     """
     env = template_environment(overrides)
     profile = settings.profile
@@ -184,6 +185,7 @@ def render(settings, hashes, overrides=None, certificate=None):
         "stats_cert": {"base": STATS_CERT_BASE, "name": STATS_CERT_NAME, "fingerprint": (certificate or {}).get("fingerprint", "")},
         "vrrp_notify": VRRP_NOTIFY,
         "vrrp_line_prefix": VRRP_LINE_PREFIX,
+        "install_failure": install_failure,
     }
 
     def text(template, *keys):
