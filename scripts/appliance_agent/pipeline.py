@@ -13,12 +13,14 @@ from . import accounts, activate as activation, checks, files, render
 from .errors import ApplyError
 from .ovfenv import parse_environment
 from .form import form_for
-from .settings import validate
+from .limits import printable
+from .settings import validate, warnings
 
 STATE_FILE = "var/lib/appliance-agent/state.json"
 SHADOW = "etc/shadow"
 AUTHORIZED_KEYS = "root/.ssh/authorized_keys"
 SSHD_CONFIG = "etc/ssh/sshd_config"
+UNKNOWN_KEYS_LOGGED = 10
 
 
 @dataclass
@@ -68,9 +70,14 @@ def configure(xml_text, profile, root="/", check=True, activate=False, log=print
     """Configure the node under `root` from an OVF environment; all or nothing."""
     properties = parse_environment(xml_text)
     known = set(p.key for p in form_for(profile))
-    for key in sorted(set(properties) - known):
-        log("ignoring property %s: not a property of this appliance" % key)
+    unknown = sorted(set(properties) - known)
+    for key in unknown[:UNKNOWN_KEYS_LOGGED]:
+        log("ignoring property %s: not a property of this appliance" % printable(key))
+    if len(unknown) > UNKNOWN_KEYS_LOGGED:
+        log("ignoring %d more unknown properties" % (len(unknown) - UNKNOWN_KEYS_LOGGED))
     settings = validate(properties, profile)
+    for key, message in warnings(settings):
+        log("warning: %s: %s" % (key, message))
     state = load_state(root)
     hashes = render.password_hashes(settings, state.get("hashes", {}))
     outputs = render.render(settings, hashes, profile.templates)
