@@ -78,6 +78,16 @@ def configure(xml_text, profile, root="/", check=True, activate=False, log=print
     settings = validate(properties, profile)
     for key, message in warnings(settings):
         log("warning: %s: %s" % (key, message))
+    try:
+        return _configure(properties, settings, profile, root, check, activate, log)
+    except OSError as exc:
+        # Reading the current files or writing the scratch copies failed (a directory where a
+        # file belongs, no permission): nothing was replaced.
+        where = getattr(exc, "filename", None) or "the configuration"
+        raise ApplyError("%s: %s; fix or remove it, nothing was changed" % (printable(str(where), 200), exc.strerror or exc))
+
+
+def _configure(properties, settings, profile, root, check, activate, log):
     state = load_state(root)
     hashes = render.password_hashes(settings, state.get("hashes", {}))
     outputs = render.render(settings, hashes, profile.templates)
@@ -90,6 +100,7 @@ def configure(xml_text, profile, root="/", check=True, activate=False, log=print
     try:
         files.replace_all(root, changed)
     except OSError as exc:
-        raise ApplyError("writing %s failed (%s); the previous files were kept" % (getattr(exc, "filename", None) or "the configuration", exc.strerror or exc))
+        where = getattr(exc, "filename", None) or "the configuration"
+        raise ApplyError("writing %s failed (%s); the previous files were kept" % (printable(str(where), 200), exc.strerror or exc))
     reloaded = activation.activate(changed, root, log) if activate and changed else []
     return Result([output.path for output in changed], reloaded, settings.role)

@@ -163,6 +163,9 @@ def parse_vrid(text):
 def parse_password(text):
     if "\n" in text or "\r" in text:
         raise ValueError("a password cannot contain a line break; enter it on one line")
+    if len(text.encode("utf-8")) > 511:
+        # libxcrypt's crypt(3) (CRYPT_MAX_PASSPHRASE_SIZE) refuses longer passphrases: no login would work.
+        raise ValueError("is longer than 511 bytes in UTF-8; use fewer non-ASCII characters")
     return text
 
 
