@@ -90,6 +90,8 @@ def parse_environment(xml_text):
         parser.Parse(data, True)
     except _Refused as exc:
         raise EnvironmentReadError(str(exc))
+    except (LookupError, UnicodeError) as exc:
+        raise EnvironmentReadError("the OVF environment cannot be decoded (%s); vCenter writes UTF-8" % printable(str(exc), 120))
     except expat.ExpatError as exc:
         raise EnvironmentReadError(
             "the OVF environment is not well-formed XML (%s: line %d, column %d)"

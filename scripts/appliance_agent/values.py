@@ -226,6 +226,9 @@ def parse_ssh_key(text):
     material = strings[1:]
     if len(material) != _SSH_KEY_FIELDS[fields[0]] or not all(material):
         raise ValueError("the %s key has no complete key material; paste the whole line of the .pub file" % fields[0])
+    curve = re.search(r"nistp[0-9]+", fields[0])
+    if curve and material[0] != curve.group(0).encode("ascii"):
+        raise ValueError("the %s key names another curve; paste the .pub file unchanged" % fields[0])
     if fields[0].endswith("ed25519") and len(material[0]) != 32:
         raise ValueError("the %s key is %d bytes, not 32; paste the whole line of the .pub file" % (fields[0], len(material[0])))
     return " ".join(fields)
