@@ -65,7 +65,7 @@ def cd_devices(dev_dir):
     return sorted(glob.glob(os.path.join(dev_dir, "sr[0-9]*")))
 
 
-def read_cdrom(devices=None, log=lambda line: None, dev_dir="/dev", wait=CD_WAIT_SECONDS, settle=udev_settle):
+def read_cdrom(devices=None, log=lambda line: None, dev_dir="/dev", wait=CD_WAIT_SECONDS, settle=None):
     """ovf-env.xml from the root directory of an ISO 9660 CD, read without mounting.
 
     With no device list given, look for /dev/sr*: a kernel that loads the CD
@@ -88,7 +88,7 @@ def read_cdrom(devices=None, log=lambda line: None, dev_dir="/dev", wait=CD_WAIT
             if text is not None or not retry:
                 return text
         elif not settled:
-            settle()
+            (settle or udev_settle)()
             settled = True
             continue
         if time.monotonic() >= deadline:

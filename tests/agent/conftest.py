@@ -104,7 +104,7 @@ def good_root(tmp_path_factory, profile):
     output = io.StringIO()
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
         status = agent_main.main(["apply", "--env", str(directory / "env.xml"), "--root", str(directory / "root"),
-                                  "--profile", str(directory / "profile.json"), "--cd-wait", "0"])
+                                  "--profile", str(directory / "profile.json")])
     assert status == 0, output.getvalue()
     return str(directory / "root")
 

@@ -100,8 +100,10 @@ class Node:
 
     def apply(self, env=None, check=False, extra=()):
         """Run `appliance-agent apply` in-process; env is bytes (written to a file) or None (transports)."""
-        argv = ["apply", "--root", self.root, "--profile", self.profile_json, "--cd-wait", "0"]
-        if env is not None:
+        argv = ["apply", "--root", self.root, "--profile", self.profile_json]
+        if env is None:
+            argv += ["--cd-wait", "0"]
+        else:
             path = os.path.join(self.directory, "env.xml")
             with open(path, "wb") as handle:
                 handle.write(env)
