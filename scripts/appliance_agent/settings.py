@@ -183,15 +183,47 @@ def _check_together(values, profile):
                     "server %s has a :port, but %s uses ports %s on every server; remove the :port"
                     % (with_port[0], service.label, ", ".join(map(str, service.ports))),
                 ))
-    own = dict((ip, key) for ip, key in taken.items() if key != "node.gateway")
-    problems.extend(_backends_on_own_addresses(values, profile, own))
     all_vips_parsed = all(key in values for key in profile.vip_properties())
     if enabled == 0 and all_vips_parsed:
         problems.append((
             profile.vip_properties()[0],
             "no service is switched on; set at least one of %s" % ", ".join(profile.vip_properties()),
         ))
+    own = dict((ip, key) for ip, key in taken.items() if key != "node.gateway")
+    problems.extend(_backends_on_own_addresses(values, profile, own))
     return problems
+
+
+def _settings(values, profile):
+    address = values["node.ip"]
+    services = []
+    disabled = []
+    for service in profile.services:
+        vip = values[service.vip_property]
+        if vip is None:
+            disabled.append(service.name)
+        else:
+            services.append(ServiceSettings(service, vip, tuple(values[service.servers_property])))
+    return Settings(
+        profile=profile,
+        role=values["node.role"],
+        hostname=values["node.hostname"],
+        domain=values["node.domain"],
+        address=address,
+        gateway=values["node.gateway"],
+        dns=tuple(values["node.dns"]),
+        ntp=tuple(values["node.ntp"]),
+        root_password=values["node.root_password"],
+        ssh_key=values["node.ssh_key"],
+        peer_ip=values["ha.peer_ip"],
+        vrid=values["ha.vrid"],
+        management_vip=values["vip.management"],
+        services=tuple(services),
+        disabled_services=tuple(disabled),
+        stats_admin_password=values["stats.admin_password"],
+        stats_readonly_password=values["stats.readonly_password"],
+        stats_networks=tuple(values["stats.allowed_networks"]) or (address.network,),
+    )
 
 
 def _subnet_edges(values, network):
@@ -239,35 +271,3 @@ def warnings(settings):
                 "enter the management networks instead" % network,
             ))
     return found
-
-
-def _settings(values, profile):
-    address = values["node.ip"]
-    services = []
-    disabled = []
-    for service in profile.services:
-        vip = values[service.vip_property]
-        if vip is None:
-            disabled.append(service.name)
-        else:
-            services.append(ServiceSettings(service, vip, tuple(values[service.servers_property])))
-    return Settings(
-        profile=profile,
-        role=values["node.role"],
-        hostname=values["node.hostname"],
-        domain=values["node.domain"],
-        address=address,
-        gateway=values["node.gateway"],
-        dns=tuple(values["node.dns"]),
-        ntp=tuple(values["node.ntp"]),
-        root_password=values["node.root_password"],
-        ssh_key=values["node.ssh_key"],
-        peer_ip=values["ha.peer_ip"],
-        vrid=values["ha.vrid"],
-        management_vip=values["vip.management"],
-        services=tuple(services),
-        disabled_services=tuple(disabled),
-        stats_admin_password=values["stats.admin_password"],
-        stats_readonly_password=values["stats.readonly_password"],
-        stats_networks=tuple(values["stats.allowed_networks"]) or (address.network,),
-    )
