@@ -76,14 +76,14 @@ def build_parser():
     commands = parser.add_subparsers(dest="command")
     apply_parser = commands.add_parser("apply", help="configure this node from its OVF properties")
     apply_parser.add_argument("--env", metavar="FILE", help="read the OVF environment from FILE instead of VMware Tools or a CD")
-    apply_parser.add_argument("--root", default="/", metavar="DIR", help="write the files under DIR (default /); daemons are reloaded only for /")
-    apply_parser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="FILE", help="appliance profile JSON (default %(default)s)")
-    apply_parser.add_argument("--no-check", action="store_true", help="skip haproxy -c and keepalived --config-test")
-    apply_parser.add_argument("--no-activate", action="store_true", help="write files only; reload nothing")
     apply_parser.add_argument(
         "--cd-wait", type=_seconds, default=CD_WAIT_SECONDS, metavar="SECONDS",
         help="when VMware Tools has no environment, wait this long for a CD device to appear (default %(default)s)",
     )
+    apply_parser.add_argument("--root", default="/", metavar="DIR", help="write the files under DIR (default /); daemons are reloaded only for /")
+    apply_parser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="FILE", help="appliance profile JSON (default %(default)s)")
+    apply_parser.add_argument("--no-check", action="store_true", help="skip haproxy -c and keepalived --config-test")
+    apply_parser.add_argument("--no-activate", action="store_true", help="write files only; reload nothing")
     return parser
 
 
