@@ -199,7 +199,8 @@ def render(env_path, out, profile_path, no_check):
     from .profile import load_profile
 
     profile = load_profile(profile_path)
-    out.mkdir(parents=True, exist_ok=True)
+    # No mkdir here: the agent creates OUT with the first file it writes and removes
+    # what it created when it fails, so a refused render leaves no empty OUT behind.
     result = pipeline.configure(
         read_env_file(str(env_path)),
         profile,

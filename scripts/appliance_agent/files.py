@@ -43,17 +43,22 @@ def changed_files(root, outputs):
 
 
 def _write_temp(path, content, mode):
+    """Write `content` beside `path`; on any failure (ENOSPC...) no temporary is left."""
     temp = path + TEMP_SUFFIX
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        os.fchmod(descriptor, mode)  # not subject to the umask
-        view = memoryview(content)
-        while view:
-            written = os.write(descriptor, view)
-            view = view[written:]
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        try:
+            os.fchmod(descriptor, mode)  # not subject to the umask
+            view = memoryview(content)
+            while view:
+                written = os.write(descriptor, view)
+                view = view[written:]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    except BaseException:
+        _remove_quietly(temp)
+        raise
     return temp
 
 
@@ -100,13 +105,17 @@ def replace_all(root, outputs):
             os.replace(entry[1], entry[0])
             done.append(entry)
     except BaseException:
-        for target, _, previous, previous_mode in reversed(done):
-            if previous is None:
-                _remove_quietly(target)
-            else:
-                os.replace(_write_temp(target, previous, previous_mode), target)
-        for _, temp, _, _ in prepared:
-            _remove_quietly(temp)
+        try:
+            for target, _, previous, previous_mode in reversed(done):
+                if previous is None:
+                    _remove_quietly(target)
+                else:
+                    os.replace(_write_temp(target, previous, previous_mode), target)
+        finally:
+            for _, temp, _, _ in prepared:
+                _remove_quietly(temp)
+            for directory in reversed(created_dirs):
+                _rmdir_quietly(directory)
         raise
     for directory in sorted(set(os.path.dirname(entry[0]) for entry in prepared)):
         _fsync_dir(directory)

@@ -10,6 +10,7 @@ environment against the same list, so the two cannot drift apart.
 from dataclasses import dataclass
 from typing import List
 
+from . import limits
 from .values import KINDS
 
 CATEGORY_NODE = "1. This node"
@@ -37,7 +38,23 @@ class ApplianceProperty:
     service: str = ""  # the profile service a vip/servers property belongs to
 
     def parse(self, text):
-        """Parse a value of this property (raises ValueError with the fix)."""
+        """Parse a value of this property (raises ValueError with the fix).
+
+        The checks every property shares run first (no control characters,
+        the form's MaxLen), so no parser ever sees a line break or a value
+        longer than vCenter would have let through; messages are cut short
+        and never show a password.
+        """
+        try:
+            limits.check_text(text, self.qualifiers)
+            value = self._parse(text)
+            if isinstance(value, int):
+                limits.check_number(value, self.qualifiers)
+            return value
+        except ValueError as exc:
+            raise ValueError(limits.safe_message(str(exc), text, self.password))
+
+    def _parse(self, text):
         if not text.strip() and not self.password:
             if self.required:
                 raise ValueError("is required; %s" % _hint(self))

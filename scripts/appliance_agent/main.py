@@ -8,12 +8,14 @@ journal; nothing half-written is left behind.
 import argparse
 import json
 import os
+import re
 import sys
 
 from . import __version__, pipeline, status
 from .errors import AgentError, ValidationError
+from .limits import printable
 from .profile import Profile
-from .transport import read_environment
+from .transport import CD_WAIT_SECONDS, read_environment
 
 DEFAULT_PROFILE = "/etc/appliance/profile.json"
 
@@ -24,6 +26,12 @@ def _log(line):
 
 def _error(line):
     print("appliance-agent: ERROR: %s" % line, file=sys.stderr, flush=True)
+
+
+def _seconds(text):
+    if not re.fullmatch(r"[0-9]{1,3}", text):
+        raise argparse.ArgumentTypeError("%r is not a number of seconds (0-999)" % text)
+    return int(text)
 
 
 def load_profile_json(path):
@@ -42,7 +50,7 @@ def apply(args):
     failure = pipeline.install_failure(args.root)
     if failure:
         _error("the install of this appliance failed: %s; see /var/log/appliance-install.log" % failure)
-    source, xml_text = read_environment(args.env, log=_log)
+    source, xml_text = read_environment(args.env, log=_log, cd_wait=args.cd_wait)
     if xml_text is None:
         configured = os.path.exists(os.path.join(args.root, pipeline.STATE_FILE))
         message = (
@@ -97,6 +105,10 @@ def build_parser():
     commands = parser.add_subparsers(dest="command")
     apply_parser = commands.add_parser("apply", help="configure this node from its OVF properties")
     apply_parser.add_argument("--env", metavar="FILE", help="read the OVF environment from FILE instead of VMware Tools or a CD")
+    apply_parser.add_argument(
+        "--cd-wait", type=_seconds, default=CD_WAIT_SECONDS, metavar="SECONDS",
+        help="when VMware Tools has no environment, wait this long for a CD device to appear (default %(default)s)",
+    )
     apply_parser.add_argument("--root", default="/", metavar="DIR", help="write the files under DIR (default /); daemons are reloaded only for /")
     apply_parser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="FILE", help="appliance profile JSON (default %(default)s)")
     apply_parser.add_argument("--no-check", action="store_true", help="skip haproxy -c and keepalived --config-test")
@@ -128,3 +140,9 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line on the console, the node keeps its configuration
+        if os.environ.get("APPLIANCE_AGENT_DEBUG"):
+            raise
+        _error("internal error: %s: %s (set APPLIANCE_AGENT_DEBUG=1 for the traceback)" % (type(exc).__name__, printable(str(exc), 200)))
+        _error("the previous configuration stays in place")
+        return 70

@@ -13,7 +13,8 @@ from . import accounts, activate as activation, checks, files, render, status, t
 from .errors import ApplyError
 from .ovfenv import parse_environment
 from .form import form_for
-from .settings import validate
+from .limits import printable
+from .settings import validate, warnings
 
 STATE_FILE = "var/lib/appliance-agent/state.json"
 # Written by the install's postinstall (kickstart/postinstall.sh) when a step failed.
@@ -21,6 +22,7 @@ INSTALL_FAILED = "etc/appliance/install-failed"
 SHADOW = "etc/shadow"
 AUTHORIZED_KEYS = "root/.ssh/authorized_keys"
 SSHD_CONFIG = "etc/ssh/sshd_config"
+UNKNOWN_KEYS_LOGGED = 10
 
 
 @dataclass
@@ -83,9 +85,24 @@ def configure(xml_text, profile, root="/", check=True, activate=False, log=print
     """Configure the node under `root` from an OVF environment; all or nothing."""
     properties = parse_environment(xml_text)
     known = set(p.key for p in form_for(profile))
-    for key in sorted(set(properties) - known):
-        log("ignoring property %s: not a property of this appliance" % key)
+    unknown = sorted(set(properties) - known)
+    for key in unknown[:UNKNOWN_KEYS_LOGGED]:
+        log("ignoring property %s: not a property of this appliance" % printable(key))
+    if len(unknown) > UNKNOWN_KEYS_LOGGED:
+        log("ignoring %d more unknown properties" % (len(unknown) - UNKNOWN_KEYS_LOGGED))
     settings = validate(properties, profile)
+    for key, message in warnings(settings):
+        log("warning: %s: %s" % (key, message))
+    try:
+        return _configure(properties, settings, profile, root, check, activate, log)
+    except OSError as exc:
+        # Reading the current files or writing the scratch copies failed (a directory where a
+        # file belongs, no permission): nothing was replaced.
+        where = getattr(exc, "filename", None) or "the configuration"
+        raise ApplyError("%s: %s; fix or remove it, nothing was changed" % (printable(str(where), 200), exc.strerror or exc))
+
+
+def _configure(properties, settings, profile, root, check, activate, log):
     state = load_state(root)
     hashes = render.password_hashes(settings, state.get("hashes", {}))
     certificate, tls_state = tls.stats_certificate(settings, root, state.get("tls", {}))
@@ -103,6 +120,7 @@ def configure(xml_text, profile, root="/", check=True, activate=False, log=print
     try:
         files.replace_all(root, changed)
     except OSError as exc:
-        raise ApplyError("writing %s failed (%s); the previous files were kept" % (getattr(exc, "filename", None) or "the configuration", exc.strerror or exc))
+        where = getattr(exc, "filename", None) or "the configuration"
+        raise ApplyError("writing %s failed (%s); the previous files were kept" % (printable(str(where), 200), exc.strerror or exc))
     reloaded = activation.activate(changed, root, log) if activate and changed else []
     return Result([output.path for output in changed], reloaded, settings.role)

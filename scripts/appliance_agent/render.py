@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from . import shacrypt
+from .errors import ProfileError
+from .limits import printable
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 TEMPLATE_NAMES = (
@@ -66,7 +69,9 @@ def template_environment(overrides=None):
     if overrides:
         loaders.append(jinja2.FunctionLoader(lambda name: _read_override(overrides, name)))
     loaders.append(jinja2.FileSystemLoader(TEMPLATE_DIR))
-    return jinja2.Environment(
+    # Sandboxed: a template reaches only the data it is given, never python internals
+    # (e.g. cycler.__init__.__globals__.os), although the agent runs it as root.
+    return SandboxedEnvironment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -153,8 +158,9 @@ def password_hashes(settings, previous):
     for key, password in secrets.items():
         if not password:
             continue
-        old = previous.get(key, "")
-        hashes[key] = old if old and shacrypt.verify(password, old) else shacrypt.sha512_crypt(password)
+        old = previous.get(key, "") if isinstance(previous, dict) else ""
+        reuse = isinstance(old, str) and old and shacrypt.verify(password, old)
+        hashes[key] = old if reuse else shacrypt.sha512_crypt(password)
     return hashes
 
 
@@ -190,7 +196,14 @@ def render(settings, hashes, overrides=None, certificate=None, install_failure=N
 
     def text(template, *keys):
         local = dict(context, header=_header(*keys) if keys else "")
-        return env.get_template(template).render(**local).encode("utf-8")
+        try:
+            return env.get_template(template).render(**local).encode("utf-8")
+        except jinja2.TemplateError as exc:
+            where = " (line %d)" % exc.lineno if getattr(exc, "lineno", None) else ""
+            raise ProfileError("template %s%s cannot be rendered: %s: %s; fix the template in the profile"
+                               % (template, where, type(exc).__name__, printable(str(exc), 200)))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ProfileError("template %s cannot be read: %s" % (template, printable(str(exc), 200)))
 
     return [
         OutputFile(NETWORK_FILE, text("appliance.network.j2", "node.ip", "node.gateway", "node.dns", "node.domain", "node.ntp", "node.routes"), unit=UNIT_NETWORK),

@@ -130,8 +130,12 @@ def _check_together(values, profile):
     address = values.get("node.ip")
     peer = values.get("ha.peer_ip")
     gateway = values.get("node.gateway")
+    if address is not None:
+        problems.extend(_subnet_edges(values, address.network))
     if address is not None and peer is not None:
-        if peer == address.ip:
+        if peer in (address.network.network_address, address.network.broadcast_address):
+            pass  # said by _subnet_edges
+        elif peer == address.ip:
             problems.append(("ha.peer_ip", "%s is this node's own address (node.ip); enter the other node's address" % peer))
         elif peer not in address.network:
             problems.append((
@@ -139,7 +143,9 @@ def _check_together(values, profile):
                 "%s is outside this node's subnet %s (node.ip); both nodes must share one subnet" % (peer, address.network),
             ))
     if address is not None and gateway is not None:
-        if gateway not in address.network:
+        if gateway in (address.network.network_address, address.network.broadcast_address):
+            pass  # said by _subnet_edges
+        elif gateway not in address.network:
             problems.append(("node.gateway", "%s is outside this node's subnet %s; enter the router of that subnet" % (gateway, address.network)))
         elif gateway == address.ip:
             problems.append(("node.gateway", "%s is this node's own address; enter the subnet's router" % gateway))
@@ -195,6 +201,8 @@ def _check_together(values, profile):
             profile.vip_properties()[0],
             "no service is switched on; set at least one of %s" % ", ".join(profile.vip_properties()),
         ))
+    own = dict((ip, key) for ip, key in taken.items() if key != "node.gateway")
+    problems.extend(_backends_on_own_addresses(values, profile, own))
     return problems
 
 
@@ -249,3 +257,50 @@ def _settings(values, profile):
         syslog_servers=tuple(values["log.syslog_server"]),
         routes=tuple(values["node.routes"]),
     )
+
+
+def _subnet_edges(values, network):
+    """Gateway, peer and DNS servers cannot be the subnet's network or broadcast address."""
+    problems = []
+    edges = {network.network_address: "network", network.broadcast_address: "broadcast"}
+    for key in ("node.gateway", "ha.peer_ip"):
+        value = values.get(key)
+        if value in edges:
+            problems.append((key, "%s is the %s address of %s; enter a host address of that subnet" % (value, edges[value], network)))
+    for server in values.get("node.dns") or ():
+        if server in edges:
+            problems.append(("node.dns", "%s is the %s address of %s (node.ip), not a DNS server; enter the servers' own addresses" % (server, edges[server], network)))
+            break
+    return problems
+
+
+def _backends_on_own_addresses(values, profile, taken):
+    """A backend server at one of the pair's own addresses would send clients back to the balancer."""
+    problems = []
+    for service in profile.services:
+        for backend in values.get(service.servers_property) or ():
+            try:
+                host = ipaddress.IPv4Address(backend.host)
+            except ValueError:
+                continue  # a host name: resolved by HAProxy, not known here
+            if host in taken:
+                problems.append((
+                    service.servers_property,
+                    "server %s is %s, the address of %s on this appliance; enter the address of a real %s server"
+                    % (backend.name, host, taken[host], service.label),
+                ))
+                break
+    return problems
+
+
+def warnings(settings):
+    """(key, message) for accepted values that deserve a second look."""
+    found = []
+    for network in settings.stats_networks:
+        if network.prefixlen == 0:
+            found.append((
+                "stats.allowed_networks",
+                "%s lets every address open the statistics page (admin can drain servers); "
+                "enter the management networks instead" % network,
+            ))
+    return found

@@ -11,6 +11,7 @@ import secrets
 
 _ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _DEFAULT_ROUNDS = 5000
+_CHUNK_BYTES = 1 << 20
 # Byte order of the final 64-byte digest in the output encoding (spec, step 22).
 _ORDER = (
     (0, 21, 42), (22, 43, 1), (44, 2, 23), (3, 24, 45), (25, 46, 4), (47, 5, 26), (6, 27, 48),
@@ -32,6 +33,23 @@ def _repeat(digest, length):
     return (digest * (length // 64 + 1))[:length]
 
 
+def _digest_of_repeats(data, count):
+    """sha512(data * count) fed in chunks: memory stays O(len(data)).
+
+    The spec (steps 13-15) hashes the password once per character, so the
+    work is quadratic in its length by design; only the buffer was not.
+    """
+    context = hashlib.sha512()
+    if data:
+        per_chunk = max(1, _CHUNK_BYTES // len(data))
+        chunk = data * min(per_chunk, count)
+        full, rest = divmod(count, per_chunk)
+        for _ in range(full):
+            context.update(chunk)
+        context.update(data * rest)
+    return context.digest()
+
+
 def sha512_crypt(password, salt=None, rounds=None):
     """Return the $6$ hash of `password`; a random 16-character salt when none is given."""
     if salt is None:
@@ -50,7 +68,7 @@ def sha512_crypt(password, salt=None, rounds=None):
         length >>= 1
     digest_a = context.digest()
 
-    p_bytes = _repeat(hashlib.sha512(key * len(key)).digest(), len(key))
+    p_bytes = _repeat(_digest_of_repeats(key, len(key)), len(key))
     s_bytes = _repeat(hashlib.sha512(salt_bytes * (16 + digest_a[0])).digest(), len(salt_bytes))
 
     digest = digest_a

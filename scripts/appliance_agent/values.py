@@ -18,20 +18,37 @@ Backend = collections.namedtuple("Backend", "name host port")
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-_SSH_KEY_TYPES = (
-    "ssh-ed25519",
-    "ssh-rsa",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com",
-)
 
 
 def split_list(text):
-    """Split a comma (or blank) separated list, dropping empty items."""
-    return [item for item in re.split(r"[,\s]+", text.strip()) if item]
+    """Split a comma separated list, dropping empty items.
+
+    Blanks around an item are dropped; a blank inside one is an error, so that
+    "cs 1=198.51.100.11" never becomes two servers named after its words.
+    """
+    items = [item.strip() for item in text.split(",")]
+    for item in items:
+        if re.search(r"\s", item):
+            raise ValueError("%r contains a blank; separate the entries with commas, e.g. a,b" % item)
+    return [item for item in items if item]
+
+
+def is_ascii_number(text):
+    """Digits 0-9 only: str.isdigit() also takes '²' or '５', which int() then rejects or reads."""
+    return re.fullmatch(r"[0-9]{1,9}", text) is not None
+
+
+def check_unicast(address, text):
+    """Refuse addresses no host can use (loopback, multicast, 0.0.0.0, 240/4, broadcast)."""
+    for test, what in (
+        (address.is_unspecified, "the unspecified address"),
+        (address.is_loopback, "a loopback address"),
+        (address.is_multicast, "a multicast address"),
+        (address.is_reserved, "a reserved (240.0.0.0/4) or broadcast address"),
+    ):
+        if test:
+            raise ValueError("%s is %s; enter a host address of your network, e.g. 192.0.2.10" % (text.strip(), what))
+    return address
 
 
 def parse_role(text):
@@ -44,7 +61,7 @@ def parse_role(text):
 def parse_hostname(text):
     """A short host name: one DNS label (the domain is a property of its own)."""
     name = text.strip()
-    if not _LABEL.match(name):
+    if not _LABEL.fullmatch(name):
         raise ValueError(
             "%r is not a host name; use letters, digits and '-' (at most 63, not starting or ending with '-'), "
             "without the domain, e.g. lb01" % text
@@ -57,7 +74,7 @@ def parse_domain(text):
     if not name:
         return ""
     labels = name.split(".")
-    if len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
         raise ValueError("%r is not a DNS domain; enter e.g. corp.example.com" % text)
     return name.lower()
 
@@ -66,10 +83,12 @@ def parse_host(text):
     """A host name (FQDN) or an IPv4 address."""
     value = text.strip()
     try:
-        return str(ipaddress.IPv4Address(value))
+        address = ipaddress.IPv4Address(value)
     except ValueError:
-        pass
-    if re.match(r"^[0-9.]+$", value):
+        address = None
+    if address is not None:
+        return str(check_unicast(address, value))
+    if re.fullmatch(r"[0-9.]+", value):
         raise ValueError("%r is not a valid IPv4 address; enter four numbers 0-255, e.g. 192.0.2.10" % text)
     try:
         return parse_domain(value) or _raise_empty()
@@ -84,9 +103,10 @@ def _raise_empty():
 def parse_ipv4(text):
     value = text.strip()
     try:
-        return ipaddress.IPv4Address(value)
+        address = ipaddress.IPv4Address(value)
     except ValueError:
         raise ValueError("%r is not an IPv4 address; enter four numbers 0-255, e.g. 192.0.2.10" % text)
+    return check_unicast(address, value)
 
 
 def parse_optional_ipv4(text):
@@ -103,7 +123,7 @@ def parse_interface(text):
         raise ValueError("%r has no prefix length; enter address/prefix, e.g. 192.0.2.11/24" % text)
     address, prefix = value.split("/", 1)
     parse_ipv4(address)
-    if not prefix.isdigit() or not 8 <= int(prefix) <= 30:
+    if not is_ascii_number(prefix) or not 8 <= int(prefix) <= 30:
         raise ValueError("prefix length %r in %r is not usable; enter 8 to 30, e.g. /24" % (prefix, text))
     interface = ipaddress.IPv4Interface(value)
     if interface.ip in (interface.network.network_address, interface.network.broadcast_address):
@@ -133,7 +153,7 @@ def parse_networks(text):
 
 def parse_vrid(text):
     value = text.strip()
-    if not value.isdigit() or not 1 <= int(value) <= 255:
+    if not is_ascii_number(value) or not 1 <= int(value) <= 255:
         raise ValueError(
             "%r is not a VRRP router id; enter 1 to 255, the same on both nodes and unique on the network" % text
         )
@@ -143,28 +163,75 @@ def parse_vrid(text):
 def parse_password(text):
     if "\n" in text or "\r" in text:
         raise ValueError("a password cannot contain a line break; enter it on one line")
+    if len(text.encode("utf-8")) > 511:
+        # libxcrypt's crypt(3) (CRYPT_MAX_PASSPHRASE_SIZE) refuses longer passphrases: no login would work.
+        raise ValueError("is longer than 511 bytes in UTF-8; use fewer non-ASCII characters")
     return text
 
 
+# Fields of the key blob after its type string (RFC 4253 6.6, RFC 5656 3.1, OpenSSH PROTOCOL.u2f).
+_SSH_KEY_FIELDS = {
+    "ssh-ed25519": 1,
+    "ssh-rsa": 2,
+    "ecdsa-sha2-nistp256": 2,
+    "ecdsa-sha2-nistp384": 2,
+    "ecdsa-sha2-nistp521": 2,
+    "sk-ssh-ed25519@openssh.com": 2,
+    "sk-ecdsa-sha2-nistp256@openssh.com": 3,
+}
+_SSH_PASTE = "paste one line like 'ssh-ed25519 AAAA... user@host' (the .pub file)"
+
+
+def _ssh_strings(blob):
+    """Split an SSH wire-format blob into its length-prefixed strings; ValueError if it is not one."""
+    strings = []
+    offset = 0
+    while offset < len(blob):
+        if offset + 4 > len(blob):
+            raise ValueError("truncated")
+        (length,) = struct.unpack_from(">I", blob, offset)
+        offset += 4
+        if offset + length > len(blob):
+            raise ValueError("truncated")
+        strings.append(blob[offset : offset + length])
+        offset += length
+    return strings
+
+
 def parse_ssh_key(text):
-    """One OpenSSH public key line, checked by decoding its blob."""
+    """Exactly one OpenSSH public key: type, key data, optional comment, on one line.
+
+    No options (command=, from=...): an options field would come first and is
+    not a key type. The key data must decode, name the same type, and hold the
+    fields of that type, so a bare type header is no key.
+    """
     value = text.strip()
     if not value:
         return ""
-    fields = value.split()
-    if len(fields) < 2 or fields[0] not in _SSH_KEY_TYPES:
-        raise ValueError(
-            "not an OpenSSH public key; paste one line like 'ssh-ed25519 AAAA... user@host' (the .pub file)"
-        )
+    fields = value.split(None, 2)
+    if fields[0] not in _SSH_KEY_FIELDS:
+        if any(fields[0].startswith(prefix) for prefix in ("command=", "from=", "no-", "environment=", "restrict", "permit")):
+            raise ValueError("has authorized_keys options before the key; remove them and %s" % _SSH_PASTE)
+        raise ValueError("not an OpenSSH public key (%s types); %s" % (", ".join(sorted(_SSH_KEY_FIELDS)), _SSH_PASTE))
+    if len(fields) < 2:
+        raise ValueError("the %s key has no key data; %s" % (fields[0], _SSH_PASTE))
     try:
         blob = base64.b64decode(fields[1], validate=True)
-        (length,) = struct.unpack(">I", blob[:4])
-        embedded_type = blob[4 : 4 + length].decode("ascii")
-    except (binascii.Error, struct.error, UnicodeDecodeError):
+        strings = _ssh_strings(blob)
+        embedded_type = strings[0].decode("ascii") if strings else ""
+    except (binascii.Error, ValueError, UnicodeDecodeError):
         raise ValueError("the key data of the %s key is damaged; paste the whole line of the .pub file" % fields[0])
     if embedded_type != fields[0]:
-        raise ValueError("the key says %s but its data is a %s key; paste the .pub file unchanged" % (fields[0], embedded_type))
-    return value
+        raise ValueError("the key says %s but its data is a %r key; paste the .pub file unchanged" % (fields[0], embedded_type))
+    material = strings[1:]
+    if len(material) != _SSH_KEY_FIELDS[fields[0]] or not all(material):
+        raise ValueError("the %s key has no complete key material; paste the whole line of the .pub file" % fields[0])
+    curve = re.search(r"nistp[0-9]+", fields[0])
+    if curve and material[0] != curve.group(0).encode("ascii"):
+        raise ValueError("the %s key names another curve; paste the .pub file unchanged" % fields[0])
+    if fields[0].endswith("ed25519") and len(material[0]) != 32:
+        raise ValueError("the %s key is %d bytes, not 32; paste the whole line of the .pub file" % (fields[0], len(material[0])))
+    return " ".join(fields)
 
 
 def parse_backends(text, default_name="server"):
@@ -178,7 +245,7 @@ def parse_backends(text, default_name="server"):
         name, sep, rest = item.partition("=")
         if not sep:
             name, rest = "%s%d" % (default_name, index), item
-        if not _SERVER_NAME.match(name):
+        if not _SERVER_NAME.fullmatch(name):
             raise ValueError(
                 "server name %r is not usable; use letters, digits, '.', '_' or '-' (at most 32)" % name
             )
@@ -186,7 +253,7 @@ def parse_backends(text, default_name="server"):
         host_value = parse_host(host)
         port_value = None
         if sep:
-            if not port.isdigit() or not 1 <= int(port) <= 65535:
+            if not is_ascii_number(port) or not 1 <= int(port) <= 65535:
                 raise ValueError("port %r of server %r is not 1-65535" % (port, name))
             port_value = int(port)
         backends.append(Backend(name, host_value, port_value))

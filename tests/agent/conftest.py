@@ -85,3 +85,41 @@ def loopback_haproxy(tmp_path):
     for process in processes:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def good_root(tmp_path_factory, profile):
+    """A root configured by the agent from the good MASTER values of tests/agent/hostile.py (once per session)."""
+    import contextlib
+    import io
+    import json
+
+    from appliance_agent import main as agent_main
+
+    from .hostile import environment
+
+    directory = tmp_path_factory.mktemp("good-root")
+    (directory / "profile.json").write_text(json.dumps(profile.to_dict()))
+    (directory / "env.xml").write_bytes(environment(profile))
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        status = agent_main.main(["apply", "--env", str(directory / "env.xml"), "--root", str(directory / "root"),
+                                  "--profile", str(directory / "profile.json")])
+    assert status == 0, output.getvalue()
+    return str(directory / "root")
+
+
+@pytest.fixture
+def node(tmp_path, profile, capsys, good_root):
+    """A copy of the good root with the profile JSON: node.apply(env_bytes) runs the agent on it."""
+    from .hostile import make_node
+
+    return make_node(tmp_path, profile, capsys, good_root)
+
+
+@pytest.fixture(scope="session")
+def good_counts(good_root):
+    from .hostile import Node
+
+    node = Node(os.path.dirname(good_root), None, None)
+    return node.line_counts()

@@ -56,10 +56,10 @@ def test_bad_property_keeps_config_and_says_why(baked, make_env):
 
 def test_no_environment_keeps_a_configured_node(baked):
     # No vmtoolsd and no CD here: the transports find nothing.
-    first = run_agent("apply", "--root", "root", "--profile", "profile.json", cwd=baked)
+    first = run_agent("apply", "--root", "root", "--profile", "profile.json", "--cd-wait", "0", cwd=baked)
     assert first.returncode == 1 and "no OVF environment found" in first.stderr
     run_agent("apply", "--env", "env.xml", "--root", "root", "--profile", "profile.json", cwd=baked)
-    later = run_agent("apply", "--root", "root", "--profile", "profile.json", cwd=baked)
+    later = run_agent("apply", "--root", "root", "--profile", "profile.json", "--cd-wait", "0", cwd=baked)
     assert later.returncode == 0 and "keeping the current configuration" in later.stdout
 
 

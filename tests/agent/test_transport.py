@@ -10,7 +10,7 @@ from appliance_agent.ovfenv import parse_environment
 
 
 class Run:
-    def __init__(self, code, out="", err=""):
+    def __init__(self, code, out=b"", err=b""):
         self.result = type("R", (), {"returncode": code, "stdout": out, "stderr": err})()
         self.calls = []
 
@@ -25,19 +25,19 @@ def tools_present(monkeypatch):
 
 
 def test_guestinfo_value(tools_present, make_env):
-    env = make_env("MASTER").decode()
+    env = make_env("MASTER")
     assert transport.read_guestinfo(run=Run(0, env)) == env.strip()
 
 
 def test_guestinfo_absent_is_quiet(tools_present):
     logged = []
-    assert transport.read_guestinfo(log=logged.append, run=Run(1, "No value found")) is None
+    assert transport.read_guestinfo(log=logged.append, run=Run(1, b"No value found")) is None
     assert logged == []
 
 
 def test_guestinfo_failure_is_logged_then_next_tool(tools_present):
     logged = []
-    run = Run(2, "", "rpc channel failed")
+    run = Run(2, b"", b"rpc channel failed")
     assert transport.read_guestinfo(log=logged.append, run=run) is None
     assert len(run.calls) == 2 and "rpc channel failed" in logged[0]
 
