@@ -16,7 +16,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from appliance_agent.errors import AgentError, ProfileError, ValidationError
-from appliance_agent.profile import Profile, shown
+from appliance_agent.profile import Profile, shown, shown_key
 from appliance_agent.render import TEMPLATE_DIR, TEMPLATE_NAMES
 
 from .errors import InvalidInput
@@ -60,11 +60,11 @@ def load_profile_data(path: Path | None) -> dict:
         resolved = {}
         for name, file_name in templates.items():
             if not isinstance(file_name, str) or not file_name or "\x00" in file_name:
-                raise InvalidInput(f"profile {path}: templates.{shown(name, 40)} must be a file name")
+                raise InvalidInput(f"profile {path}: templates.{shown_key(name)} must be a file name")
             template_path = (path.parent / file_name).resolve()
             if not template_path.is_file():
                 raise InvalidInput(
-                    f"profile {path}: templates.{shown(name, 40)}: {shown(str(template_path), 200)} does not exist; "
+                    f"profile {path}: templates.{shown_key(name)}: {shown(str(template_path), 200)} does not exist; "
                     "give the template's path relative to the profile"
                 )
             resolved[name] = str(template_path)
@@ -83,7 +83,7 @@ def load_profile(path: Path | None = None) -> Profile:
     unknown = sorted(set(profile.templates) - set(TEMPLATE_NAMES))
     if unknown:
         raise InvalidInput(
-            f"profile {path}: templates.{shown(unknown[0], 40)} is not a template of the appliance "
+            f"profile {path}: templates.{shown_key(unknown[0])} is not a template of the appliance "
             f"(known: {', '.join(TEMPLATE_NAMES)})"
         )
     return profile

@@ -78,7 +78,7 @@ def _take(data, where, key, kind, default=None, required=False):
     return value
 
 
-def _name(key):
+def shown_key(key):
     """A table key for a message: as it is when plain, else quoted and cut."""
     return key if isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", key) else shown(key, 40)
 
@@ -117,7 +117,7 @@ def _reject_unknown(data, where, known):
     if unknown:
         raise ProfileError(
             "%s: unknown setting %s; remove it (known: %s)"
-            % (where, ", ".join(_name(name) for name in unknown[:3]), ", ".join(sorted(known)))
+            % (where, ", ".join(shown_key(name) for name in unknown[:3]), ", ".join(sorted(known)))
         )
 
 
@@ -184,7 +184,7 @@ class Service:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ProfileError(
                 "services.%s: a service name must be lower-case letters, digits, '-' or '_', starting with a "
-                "letter (at most 31); rename the table" % _name(name)
+                "letter (at most 31); rename the table" % shown_key(name)
             )
         where = "services.%s" % name
         if name in RESERVED_SECTION_NAMES:
@@ -218,8 +218,9 @@ class Service:
             name=name,
             label=_text(data, where, "label", name, MAX_LABEL),
             description=_text(data, where, "description", "", MAX_TEXT),
-            vip_property=_take(data, where, "vip_property", str, "vip.%s" % name),
-            servers_property=_take(data, where, "servers_property", str, "%s.servers" % name),
+            # Property keys take no '-': a service "web-eu" gets vip.web_eu and web_eu.servers.
+            vip_property=_take(data, where, "vip_property", str, "vip.%s" % name.replace("-", "_")),
+            servers_property=_take(data, where, "servers_property", str, "%s.servers" % name.replace("-", "_")),
             ports=tuple(ports),
             balance=_take(data, where, "balance", str, "source"),
             persistence=_duration(data, where, "persistence", "", allow_empty=True),
@@ -234,13 +235,15 @@ class Service:
         for setting, key in (("vip_property", service.vip_property), ("servers_property", service.servers_property)):
             if not _KEY.fullmatch(key):
                 raise ProfileError(
-                    "%s.%s: %s is not a property key like vip.%s or %s.servers" % (where, setting, shown(key), name, name)
+                    "%s.%s: %s is not a property key like vip.%s or %s.servers"
+                    % (where, setting, shown(key), name.replace("-", "_"), name.replace("-", "_"))
                 )
             if key.startswith(FIXED_PROPERTY_PREFIXES) or key in FIXED_PROPERTY_KEYS:
                 raise ProfileError(
                     "%s.%s: %s is one of the appliance's own properties (node.*, ha.*, stats.*, vip.management); "
                     "use a key of the service's own, e.g. %s" % (where, setting, shown(key),
-                                                                 "vip.%s" % name if setting == "vip_property" else "%s.servers" % name)
+                                                                 "vip.%s" % name.replace("-", "_") if setting == "vip_property"
+                                                                 else "%s.servers" % name.replace("-", "_"))
                 )
         if service.redirect_http and 80 in service.ports:
             raise ProfileError("%s: redirect_http needs port 80, which the service balances itself" % where)
@@ -297,15 +300,15 @@ class Profile:
         services = []
         for name, table in _take(data, "profile", "services", dict, {}).items():
             if not isinstance(table, dict):
-                raise ProfileError("services.%s: expected a table, got %s" % (_name(name), shown(table)))
-            enabled = _take(table, "services.%s" % _name(name), "enabled", bool, True)
+                raise ProfileError("services.%s: expected a table, got %s" % (shown_key(name), shown(table)))
+            enabled = _take(table, "services.%s" % shown_key(name), "enabled", bool, True)
             if enabled is False:
                 continue
             services.append(Service.from_dict(name, table))
         templates = _take(data, "profile", "templates", dict, {})
         for key, value in templates.items():
             if not isinstance(value, str) or not value or _control_character(value) is not None:
-                raise ProfileError("templates.%s: expected a file name, got %s" % (_name(key), shown(value)))
+                raise ProfileError("templates.%s: expected a file name, got %s" % (shown_key(key), shown(value)))
         profile = cls(
             name=_take(appliance, "appliance", "name", str, required=True),
             version=_take(appliance, "appliance", "version", str, required=True),
