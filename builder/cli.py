@@ -51,8 +51,11 @@ class ApplianceGroup(click.Group):
         except Exception as exc:  # a bug: say so in one line unless debugging
             if ctx.params.get("debug"):
                 raise
+            message = " ".join(str(exc).split())
+            if len(message) > 300:  # never a long value whole
+                message = message[:300] + "..."
             raise ReportedError(
-                ["internal error: %s: %s (run again with --debug for the traceback)" % (type(exc).__name__, exc)]
+                ["internal error: %s: %s (run again with --debug for the traceback)" % (type(exc).__name__, message)]
             )
 
 

@@ -186,7 +186,19 @@ def payload_with(edit):
     return iso_with({PAYLOAD_PATH: rebuild})
 
 
+def iso_bytes(make_bytes):
+    def make(good_iso: Path, tmp: Path) -> Path:
+        path = tmp / "spoilt.iso"
+        path.write_bytes(make_bytes(good_iso.read_bytes()))
+        return path
+    return make
+
+
 ISO_CASES = [
+    ("iso-zeros", iso_bytes(lambda data: bytes(len(data))), ["not a readable ISO 9660 image"]),
+    ("iso-truncated", iso_bytes(lambda data: data[: len(data) // 3]), ["truncated"]),
+    ("iso-text", iso_bytes(lambda data: b"not an image\n" * 1000), ["not a readable ISO 9660 image"]),
+    ("iso-empty", iso_bytes(lambda data: b""), ["spoilt.iso"]),
     ("kickstart-not-json", iso_with({KICKSTART_PATH: b"{not json"}), ["ks.json", "not valid JSON"]),
     ("kickstart-a-list", iso_with({KICKSTART_PATH: b"[1, 2]"}), ["ks.json", "not a JSON object"]),
     ("kickstart-password-string", iso_with({KICKSTART_PATH: lambda old: json.dumps(
@@ -241,3 +253,10 @@ def test_the_good_build_inspects_clean(good_build):
         code, stdout, stderr = run("inspect", good_build / name)
         assert code == 0 and stderr == "", stderr
         assert "Photon OS 5.0" in stdout
+
+
+@pytest.mark.parametrize("name, phrase", [("missing.ova", "no such file"), ("folder.ova", "is a directory")])
+def test_inspect_refuses_what_is_not_a_file(name, phrase, tmp_path):
+    (tmp_path / "folder.ova").mkdir()
+    code, _stdout, stderr = run("inspect", tmp_path / name)
+    error_lines(code, stderr, [phrase])

@@ -73,7 +73,7 @@ def _step_cases():
                                         and not (step == "write_appliance_ova" and fmt != "both")
                                         and not (step == "write_appliance_ova_direct" and fmt != "ova")):
         for number, failure in enumerate(FAILURES):
-            fast = number == index % len(FAILURES) and (fmt == "both" or step in OVA_STEPS or index % 3 == 0)
+            fast = number == index % len(FAILURES) and (fmt == "both" or step in OVA_STEPS)
             cases.append(pytest.param(step, fmt, failure, id="-".join((step, fmt, failure)),
                                       marks=() if fast else pytest.mark.slow))
     return cases
@@ -164,7 +164,7 @@ def test_sha256sums_of_a_new_build_checks(full_iso, previous_out, tmp_path):
     assert leftovers(previous_out) == []
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", [pytest.param(fmt, marks=() if fmt == "ova" else pytest.mark.slow) for fmt in FORMATS])
 def test_a_failed_build_removes_the_out_directory_it_created(fmt, full_iso, tmp_path, monkeypatch):
     monkeypatch.setattr(stages, "write_build_info", failing_after(stages.write_build_info, "enospc"))
     out = tmp_path / "made" / "by" / "build"
