@@ -133,7 +133,6 @@ class BuildContext:
     iso_digest: Callable[[], str] | None = None  # --format both: the ISO's digest, still being computed
     rpm_dirs: list[Path] = field(default_factory=list)
 
-
     def staging(self, final: Path) -> Path:
         """The partial for `final`, removed on failure unless published."""
         partial = staging_path(final)
