@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from appliance_agent.errors import AgentError, ProfileError, ValidationError
+from appliance_agent.errors import AgentError, ApplyError, ProfileError, ValidationError
 from appliance_agent.profile import Profile, shown, shown_key
 from appliance_agent.render import TEMPLATE_DIR, TEMPLATE_NAMES
 
@@ -134,6 +134,8 @@ def _sample_problem(exc: Exception, profile: Profile, role: str) -> str:
     if isinstance(exc, ValidationError):
         key, message = exc.problems[0]
         return f"{prefix}: {key}: {message}; check the services' vip_property and servers_property"
+    if isinstance(exc, (ApplyError, OSError)):  # the scratch root, not the profile
+        return f"{prefix} in {tempfile.gettempdir()}: {_one_line(str(exc))}; free space there or set TMPDIR"
     if isinstance(exc, AgentError):
         return f"{prefix}: {_one_line(str(exc))}; fix the templates or the [services] that produce it"
     where = _template_where(exc, profile)

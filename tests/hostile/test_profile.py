@@ -248,3 +248,17 @@ def test_the_default_profile_passes_the_sample_check_and_says_so(tmp_path):
     if shutil.which("haproxy"):
         assert "profile: sample nodes: haproxy -c: ok" in lines
     assert json.dumps(lines)  # plain strings, one per check
+
+
+def test_a_full_scratch_directory_is_not_blamed_on_the_profile(tmp_path, monkeypatch):
+    """ENOSPC while writing the sample node: say where, not 'fix the templates'."""
+    from appliance_agent import files
+
+    def full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "replace_all", full)
+    from builder.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="cannot be configured in .*No space left on device.*set TMPDIR"):
+        check_sample_nodes(load_profile(None))
