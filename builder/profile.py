@@ -134,7 +134,7 @@ def _sample_problem(exc: Exception, profile: Profile, role: str) -> str:
     if isinstance(exc, ValidationError):
         key, message = exc.problems[0]
         return f"{prefix}: {key}: {message}; check the services' vip_property and servers_property"
-    if isinstance(exc, (ApplyError, OSError)):  # the scratch root, not the profile
+    if isinstance(exc, (ApplyError, OSError)) and not _is_jinja_error(exc):  # the scratch root, not the profile
         return f"{prefix} in {tempfile.gettempdir()}: {_one_line(str(exc))}; free space there or set TMPDIR"
     if isinstance(exc, AgentError):
         return f"{prefix}: {_one_line(str(exc))}; fix the templates or the [services] that produce it"
