@@ -93,7 +93,8 @@ SAMPLE_ROLES = ("MASTER", "BACKUP")
 MAX_MESSAGE = 300
 
 
-def check_sample_nodes(profile: Profile, *, check: bool = True, log=lambda line: None) -> None:
+def check_sample_nodes(profile: Profile, *, check: bool = True, log=lambda line: None,
+                       where: str = "profile") -> None:
     """Configure a sample MASTER and BACKUP node with `profile`, as `render` does; InvalidInput on the first problem.
 
     The agent's own pipeline renders every file (templates included) into a
@@ -111,7 +112,7 @@ def check_sample_nodes(profile: Profile, *, check: bool = True, log=lambda line:
     keys = [prop.key for prop in form]
     duplicates = sorted({key for key in keys if keys.count(key) > 1})
     if duplicates:
-        raise InvalidInput(f"profile: the property key {duplicates[0]} is used twice in the form; "
+        raise InvalidInput(f"{where}: the property key {duplicates[0]} is used twice in the form; "
                            "give each service's vip_property and servers_property keys of their own")
     checked = []
     for role in SAMPLE_ROLES:
@@ -122,15 +123,15 @@ def check_sample_nodes(profile: Profile, *, check: bool = True, log=lambda line:
                 pipeline.configure(build_environment(values), profile, root=root, check=check, activate=False,
                                    log=lambda line: checked.append(line))
             except Exception as exc:  # any failure means the appliance could not configure itself
-                raise InvalidInput(_redacted(_sample_problem(exc, profile, role), secrets))
+                raise InvalidInput(_redacted(_sample_problem(exc, profile, role, where), secrets))
     for line in dict.fromkeys(checked):
         if not line.startswith("ignoring property"):
             log(f"profile: sample nodes: {line}")
 
 
-def _sample_problem(exc: Exception, profile: Profile, role: str) -> str:
+def _sample_problem(exc: Exception, profile: Profile, role: str, where: str) -> str:
     """One line for what went wrong configuring a sample `role` node."""
-    prefix = f"profile: a sample {role} node cannot be configured"
+    prefix = f"{where}: a sample {role} node cannot be configured"
     if isinstance(exc, ValidationError):
         key, message = exc.problems[0]
         return f"{prefix}: {key}: {message}; check the services' vip_property and servers_property"

@@ -158,7 +158,8 @@ def check_settings(ctx: BuildContext) -> None:
     if ctx.config.formats not in FORMATS:
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}")
     # The appliance must be able to configure itself: render a sample pair with the agent's own code.
-    check_sample_nodes(ctx.config.profile, log=ctx.log)
+    where = f"profile {ctx.config.profile_path}" if ctx.config.profile_path else "default profile"
+    check_sample_nodes(ctx.config.profile, log=ctx.log, where=where)
 
 
 def open_input(ctx: BuildContext) -> None:
