@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from appliance_agent.profile import shown, shown_key
+
 from .errors import InvalidInput
 
 LINUX_FLAVORS = ("linux", "linux-esx", "linux-secure", "linux-rt", "linux-aws")
@@ -27,7 +29,7 @@ class Setting:
 def _int_range(low: int, high: int):
     def parse(value, where):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidInput(f"{where} must be a whole number from {low} to {high}, got {value!r}")
+            raise InvalidInput(f"{where} must be a whole number from {low} to {high}, got {shown(value)}")
         return value
 
     return parse
@@ -36,7 +38,7 @@ def _int_range(low: int, high: int):
 def _choice(*choices: str):
     def parse(value, where):
         if value not in choices:
-            raise InvalidInput(f"{where} must be one of {', '.join(choices)}, got {value!r}")
+            raise InvalidInput(f"{where} must be one of {', '.join(choices)}, got {shown(value)}")
         return value
 
     return parse
@@ -47,13 +49,13 @@ def _package_list(value, where):
         raise InvalidInput(f"{where} must be a non-empty list of package names")
     bad = [item for item in value if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", item)]
     if bad:
-        raise InvalidInput(f"{where}: {bad[0]!r} is not a package name")
+        raise InvalidInput(f"{where}: {shown(bad[0])} is not a package name; use the RPM's name, e.g. haproxy")
     return tuple(dict.fromkeys(value))
 
 
 def _disk(value, where):
     if not isinstance(value, str) or not re.fullmatch(r"/dev/[A-Za-z0-9/_-]+", value):
-        raise InvalidInput(f"{where} must be a device path such as /dev/sda, got {value!r}")
+        raise InvalidInput(f"{where} must be a device path such as /dev/sda, got {shown(value)}")
     return value
 
 
@@ -115,7 +117,8 @@ def _parse_table(profile, table: str) -> dict:
     known = {setting.name for setting in SETTINGS if setting.table == table}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise InvalidInput(f"profile [{table}]: unknown setting {unknown[0]} (known: {', '.join(sorted(known))})")
+        raise InvalidInput(f"profile [{table}]: unknown setting {shown_key(unknown[0])}; remove it "
+                           f"(known: {', '.join(sorted(known))})")
     values = {}
     for setting in SETTINGS:
         if setting.table == table:

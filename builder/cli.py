@@ -6,6 +6,7 @@ and exit status 1 here, flag problems exit 2, and a traceback is shown only
 with --debug.
 """
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -50,8 +51,11 @@ class ApplianceGroup(click.Group):
         except Exception as exc:  # a bug: say so in one line unless debugging
             if ctx.params.get("debug"):
                 raise
+            message = " ".join(str(exc).split())
+            if len(message) > 300:  # never a long value whole
+                message = message[:300] + "..."
             raise ReportedError(
-                ["internal error: %s: %s (run again with --debug for the traceback)" % (type(exc).__name__, exc)]
+                ["internal error: %s: %s (run again with --debug for the traceback)" % (type(exc).__name__, message)]
             )
 
 
@@ -361,7 +365,8 @@ def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo
     progress = ProgressBars(enabled=not quiet and sys.stderr.isatty(), verb="writing")
     log = (lambda line: None) if quiet else (lambda line: (progress.close(), click.echo(line, err=True)))
     try:
-        outputs = run_build(config, progress=progress, log=log)
+        with _terminate_as_interrupt():
+            outputs = run_build(config, progress=progress, log=log)
     finally:
         progress.close()
     for output in outputs.values():
@@ -369,6 +374,25 @@ def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo
     click.echo(str(config.info_out))
     if checksum:
         click.echo(str(config.sums_out))
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (systemd, CI timeouts, kill) unwinds like Ctrl-C, so the build removes its partial files."""
+    import signal
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @cli.command("inspect")

@@ -8,13 +8,15 @@ comes from the descriptor and from the profile baked into the ISO.
 import hashlib
 import io
 import json
+import re
 import tarfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from appliance_agent.errors import ProfileError
 from appliance_agent.form import form_for
-from appliance_agent.profile import Profile
+from appliance_agent.profile import Profile, shown
 
 from .errors import InvalidArtifact, InvalidInput
 from .io.window import FileWindow
@@ -70,40 +72,60 @@ def _iso_report(image: IsoImage) -> dict:
         report["notes"] = ["no appliance kickstart: this is a stock Photon ISO"]
         return report
     kickstart_bytes = image.read(KICKSTART_PATH)
-    try:
-        kickstart = json.loads(kickstart_bytes)
-    except ValueError as exc:
-        raise InvalidArtifact(f"{KICKSTART_PATH} on the ISO is not valid JSON ({exc})")
+    kickstart = _json_object(kickstart_bytes, f"{KICKSTART_PATH} on the ISO")
+    password = kickstart.get("password", {})
+    packages = kickstart.get("packages")
+    if not isinstance(password, dict):
+        raise InvalidArtifact(f"{KICKSTART_PATH} on the ISO: password is {shown(password)}, not a JSON object")
+    if not isinstance(packages, list) or not all(isinstance(name, str) for name in packages):
+        raise InvalidArtifact(f"{KICKSTART_PATH} on the ISO: packages is {shown(packages)}, not a list of names")
     report["kickstart"] = {
         "sha256": hashlib.sha256(kickstart_bytes).hexdigest(),
         "disk": kickstart.get("disk"),
         "linux_flavor": kickstart.get("linux_flavor"),
-        "packages": kickstart.get("packages"),
-        "root_password": "locked" if kickstart.get("password", {}).get("text") == "*" else "set (hash)",
+        "packages": packages,
+        "root_password": "locked" if password.get("text") == "*" else "set (hash)",
         "keys": sorted(kickstart),
     }
     report["appliance"] = _payload_report(image) if PAYLOAD_PATH in files else None
     return report
 
 
+def _json_object(data: bytes, where: str) -> dict:
+    """`data` as a JSON object, or InvalidArtifact saying what it is instead."""
+    try:
+        value = json.loads(data)
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise InvalidArtifact(f"{where} is not valid JSON ({shown(str(exc), 120)})")
+    if not isinstance(value, dict):
+        raise InvalidArtifact(f"{where} is {shown(value)}, not a JSON object")
+    return value
+
+
 def _payload_report(image: IsoImage) -> dict:
     data = image.read(PAYLOAD_PATH)
     files = []
     profile = release = None
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for member in tar.getmembers():
-            if not member.isfile():
-                continue
-            content = tar.extractfile(member).read()
-            files.append({"path": "/" + member.name, "size": member.size, "mode": oct(member.mode),
-                          "sha256": hashlib.sha256(content).hexdigest()})
-            if member.name == PROFILE_PATH:
-                profile = json.loads(content)
-            elif member.name == RELEASE_PATH:
-                release = json.loads(content)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            for member in tar.getmembers():
+                if not member.isfile():
+                    continue
+                content = tar.extractfile(member).read()
+                files.append({"path": "/" + member.name, "size": member.size, "mode": oct(member.mode),
+                              "sha256": hashlib.sha256(content).hexdigest()})
+                if member.name == PROFILE_PATH:
+                    profile = _json_object(content, f"/{PROFILE_PATH} in {PAYLOAD_PATH}")
+                elif member.name == RELEASE_PATH:
+                    release = _json_object(content, f"/{RELEASE_PATH} in {PAYLOAD_PATH}")
+    except (tarfile.TarError, EOFError) as exc:
+        raise InvalidArtifact(f"{PAYLOAD_PATH} on the ISO is not a readable tar archive ({shown(str(exc), 120)})")
     report = {"payload_sha256": hashlib.sha256(data).hexdigest(), "release": release, "files": files}
     if profile is not None:
-        report["properties"] = [prop.to_dict() for prop in form_for(Profile.from_dict(profile))]
+        try:
+            report["properties"] = [prop.to_dict() for prop in form_for(Profile.from_dict(profile))]
+        except ProfileError as exc:
+            raise InvalidArtifact(f"/{PROFILE_PATH} in {PAYLOAD_PATH} is not a valid profile ({exc})")
     return report
 
 
@@ -111,6 +133,7 @@ def inspect_ova(path: Path) -> dict:
     contents = read_ova(path)
     problems = verify_ova(path)
     summary = read_descriptor(contents.descriptor)
+    problems += descriptor_problems(summary)
     report = {
         "type": "ova",
         "file": path.name,
@@ -148,13 +171,34 @@ def _disk_reports(fp: BinaryIO, contents, summary, problems: list[str]) -> list[
             problems.append(f"{member.name}: {exc}")
             continue
         units = {"byte": 1, "byte * 2^20": 2**20, "byte * 2^30": 2**30}.get(disk["units"])
-        declared = int(disk["capacity"]) * units if units and str(disk["capacity"]).isdigit() else None
+        capacity = disk["capacity"] if isinstance(disk["capacity"], str) else ""
+        declared = int(capacity) * units if units and re.fullmatch(r"[0-9]{1,20}", capacity) else None
         if declared != info.capacity_bytes:
             problems.append(f"{member.name}: capacity {info.capacity_bytes} bytes, the descriptor says "
-                            f"{disk['capacity']} {disk['units']}")
+                            f"{shown(disk['capacity'])} {shown(disk['units'])}")
         found.append({"file": member.name, "capacity_bytes": info.capacity_bytes,
                       "populated_bytes": info.populated_bytes, "create_type": info.create_type})
     return found
+
+
+def descriptor_problems(summary) -> list[str]:
+    """What a deployable descriptor must declare and this one does not."""
+    problems = []
+    hardware = summary.hardware
+    if not hardware:
+        problems.append("the descriptor has no VirtualHardwareSection: vCenter cannot make the VM")
+    else:
+        for key, what in (("cpus", "CPU"), ("memory_mb", "memory")):
+            if key not in hardware:
+                problems.append(f"the descriptor's hardware has no {what} item (rasd:ResourceType "
+                                f"{'3' if key == 'cpus' else '4'})")
+    if not summary.properties:
+        problems.append("the descriptor has no property form (no ProductSection properties): the appliance "
+                        "cannot be configured")
+    for index, prop in enumerate(summary.properties, 1):
+        if not prop.get("key"):
+            problems.append(f"property {index} of the form has no ovf:key")
+    return problems
 
 
 def _plain(value):

@@ -7,13 +7,17 @@ builder accepts exactly the profiles the appliance understands.
 import copy
 import hashlib
 import json
+import os
+import tempfile
 import tomllib
+import traceback
 from importlib import resources
 from pathlib import Path
+from xml.sax.saxutils import escape
 
-from appliance_agent.errors import ProfileError
-from appliance_agent.profile import Profile
-from appliance_agent.render import TEMPLATE_NAMES
+from appliance_agent.errors import AgentError, ApplyError, ProfileError, ValidationError
+from appliance_agent.profile import Profile, shown, shown_key
+from appliance_agent.render import TEMPLATE_DIR, TEMPLATE_NAMES
 
 from .errors import InvalidInput
 
@@ -55,11 +59,14 @@ def load_profile_data(path: Path | None) -> dict:
     if isinstance(templates, dict):
         resolved = {}
         for name, file_name in templates.items():
-            if not isinstance(file_name, str):
-                raise InvalidInput(f"profile {path}: templates.{name} must be a file name")
+            if not isinstance(file_name, str) or not file_name or "\x00" in file_name:
+                raise InvalidInput(f"profile {path}: templates.{shown_key(name)} must be a file name")
             template_path = (path.parent / file_name).resolve()
             if not template_path.is_file():
-                raise InvalidInput(f"profile {path}: templates.{name}: {template_path} does not exist")
+                raise InvalidInput(
+                    f"profile {path}: templates.{shown_key(name)}: {shown(str(template_path), 200)} does not exist; "
+                    "give the template's path relative to the profile"
+                )
             resolved[name] = str(template_path)
         user = dict(user, templates=resolved)
     return merge(data, user)
@@ -76,10 +83,105 @@ def load_profile(path: Path | None = None) -> Profile:
     unknown = sorted(set(profile.templates) - set(TEMPLATE_NAMES))
     if unknown:
         raise InvalidInput(
-            f"profile {path}: templates.{unknown[0]} is not a template of the appliance "
+            f"profile {path}: templates.{shown_key(unknown[0])} is not a template of the appliance "
             f"(known: {', '.join(TEMPLATE_NAMES)})"
         )
     return profile
+
+
+SAMPLE_ROLES = ("MASTER", "BACKUP")
+MAX_MESSAGE = 300
+
+
+def check_sample_nodes(profile: Profile, *, check: bool = True, log=lambda line: None,
+                       where: str = "profile") -> None:
+    """Configure a sample MASTER and BACKUP node with `profile`, as `render` does; InvalidInput on the first problem.
+
+    The agent's own pipeline renders every file (templates included) into a
+    scratch root and, with `check`, runs `haproxy -c` and `keepalived
+    --config-test` where they are installed: a profile that passes here gives
+    an appliance that can configure itself from a consistent form.
+    """
+    # lazy: the agent's pipeline pulls in jinja2
+    from appliance_agent import pipeline
+    from appliance_agent.form import form_for
+    from appliance_agent.ovfenv import build_environment
+    from appliance_agent.sample import sample_properties
+
+    form = form_for(profile)
+    keys = [prop.key for prop in form]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise InvalidInput(f"{where}: the property key {duplicates[0]} is used twice in the form; "
+                           "give each service's vip_property and servers_property keys of their own")
+    checked = []
+    for role in SAMPLE_ROLES:
+        values = sample_properties(profile, role)
+        secrets = [values[prop.key] for prop in form if prop.password and values.get(prop.key)]
+        with tempfile.TemporaryDirectory(prefix="appliance-sample-") as root:
+            try:
+                pipeline.configure(build_environment(values), profile, root=root, check=check, activate=False,
+                                   log=lambda line: checked.append(line))
+            except Exception as exc:  # any failure means the appliance could not configure itself
+                raise InvalidInput(_redacted(_sample_problem(exc, profile, role, where), secrets))
+    for line in dict.fromkeys(checked):
+        if not line.startswith("ignoring property"):
+            log(f"profile: sample nodes: {line}")
+
+
+def _sample_problem(exc: Exception, profile: Profile, role: str, where: str) -> str:
+    """One line for what went wrong configuring a sample `role` node."""
+    prefix = f"{where}: a sample {role} node cannot be configured"
+    if isinstance(exc, ValidationError):
+        key, message = exc.problems[0]
+        return f"{prefix}: {key}: {message}; check the services' vip_property and servers_property"
+    if isinstance(exc, (ApplyError, OSError)) and not _is_jinja_error(exc):  # the scratch root, not the profile
+        return f"{prefix} in {tempfile.gettempdir()}: {_one_line(str(exc))}; free space there or set TMPDIR"
+    if isinstance(exc, AgentError):
+        return f"{prefix}: {_one_line(str(exc))}; fix the templates or the [services] that produce it"
+    where = _template_where(exc, profile)
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    kind = "" if _is_jinja_error(exc) else f"{type(exc).__name__}: "
+    return f"{prefix}: {where}: {kind}{_one_line(message)}; fix the template"
+
+
+def _is_jinja_error(exc: Exception) -> bool:
+    return type(exc).__module__.startswith("jinja2")
+
+
+def _template_where(exc: Exception, profile: Profile) -> str:
+    """'templates.NAME line N' for the template that failed, as far as it can be told."""
+    by_file = {os.path.realpath(path): name for name, path in profile.templates.items()}
+    name = getattr(exc, "name", None)
+    line = getattr(exc, "lineno", None)
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = os.path.realpath(frame.filename) if not frame.filename.startswith("<") else None
+        if path in by_file or (path and os.path.dirname(path) == os.path.realpath(TEMPLATE_DIR)):
+            name = name or by_file.get(path) or os.path.basename(path)
+            line = line or frame.lineno
+            break
+        if frame.filename == "<template>":
+            line = line or frame.lineno
+            if len(profile.templates) == 1:
+                name = name or next(iter(profile.templates))
+            break
+    if name is None:
+        overridden = ", ".join(sorted(profile.templates)) or "none"
+        return f"a template (overridden: {overridden})" + (f" line {line}" if line else "")
+    return f"templates.{name}" + (f" line {line}" if line else "")
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
+
+
+def _redacted(text: str, secrets: list[str]) -> str:
+    """`text` with every sample password replaced: no message prints a password property's value."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        for form in (secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], escape(secret, {'"': "&quot;"})):
+            text = text.replace(form, "(password)")
+    return text
 
 
 def profile_digest(profile: Profile) -> str:

@@ -1,14 +1,24 @@
 """The build, as plain stage functions over one context, run in order by `build()`.
 
-Each stage decides for itself whether it applies. Outputs are written under
-a temporary name and renamed only when complete, so a failed build leaves
-nothing under a final name.
+Each stage decides for itself whether it applies. Every output, metadata
+included, is written under a hidden partial name (`.NAME.partial`) and
+published by `publish()` only when all of them are complete; on any failure
+every partial is removed and --out holds the previous build, untouched.
+
+Publishing order (what a reader of --out sees at each instant): the old
+build-info.json goes first, then the old SHA256SUMS and outputs are moved
+aside (`.NAME.old`); the new ISO, OVA and SHA256SUMS are renamed in, and
+build-info.json comes last. So whenever build-info.json is there, the files
+it lists are the build it describes. A failure in between puts the old
+files back (build-info.json last) and removes the new ones; Ctrl-C and
+SIGTERM are held back until the renames are done or undone.
 """
 
 import contextlib
 import hashlib
 import json
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,7 +39,7 @@ from .iso.kickstart import KICKSTART_PATH, build_kickstart, check_kickstart, kic
 from .iso.payload import PAYLOAD_PATH, PAYLOAD_TARGET, payload_files, payload_tar
 from .ova.archive import read_ova
 from .ova.stage import write_appliance_ova, write_appliance_ova_direct
-from .profile import profile_digest
+from .profile import check_sample_nodes, profile_digest
 from .repo.depsolve import check_closure
 from .repo.repodata import packages_from_rpms, parse_repodata, write_repodata
 from .repo.rpmhdr import read_rpm
@@ -85,6 +95,21 @@ class BuildConfig:
     def sums_out(self) -> Path:
         return self.out_dir / "SHA256SUMS"
 
+    @property
+    def published(self) -> tuple[Path, ...]:
+        """Every file a build owns in --out, in publishing order: build-info.json last."""
+        return (self.iso_out, self.ova_out, self.sums_out, self.info_out)
+
+
+def staging_path(final: Path) -> Path:
+    """Where an output is written until it is published."""
+    return final.with_name(f".{final.name}.partial")
+
+
+def backup_path(final: Path) -> Path:
+    """Where the previous build's file waits while the new one is published."""
+    return final.with_name(f".{final.name}.old")
+
 
 @dataclass
 class BuildContext:
@@ -102,10 +127,22 @@ class BuildContext:
     rpms_added: list[dict] = field(default_factory=list)
     outputs: dict[str, dict] = field(default_factory=dict)
     partials: list[Path] = field(default_factory=list)
+    staged: dict[Path, Path] = field(default_factory=dict)  # final name -> complete partial, to publish
     iso_written: Path | None = None
     iso_sha256: str | None = None
     iso_digest: Callable[[], str] | None = None  # --format both: the ISO's digest, still being computed
     rpm_dirs: list[Path] = field(default_factory=list)
+
+    def staging(self, final: Path) -> Path:
+        """The partial for `final`, removed on failure unless published."""
+        partial = staging_path(final)
+        if partial not in self.partials:
+            self.partials.append(partial)
+        return partial
+
+    def stage(self, final: Path) -> None:
+        """The partial of `final` is complete: publish it with the others."""
+        self.staged[final] = staging_path(final)
 
 
 @contextlib.contextmanager
@@ -120,6 +157,9 @@ def check_settings(ctx: BuildContext) -> None:
     ctx.photon = photon_settings(ctx.config.profile)
     if ctx.config.formats not in FORMATS:
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}")
+    # The appliance must be able to configure itself: render a sample pair with the agent's own code.
+    where = f"profile {ctx.config.profile_path}" if ctx.config.profile_path else "default profile"
+    check_sample_nodes(ctx.config.profile, log=ctx.log, where=where)
 
 
 def open_input(ctx: BuildContext) -> None:
@@ -296,8 +336,7 @@ def start_base_hash(ctx: BuildContext) -> threading.Thread:
 
 def write_iso(ctx: BuildContext) -> None:
     """Remaster into a temporary file; it becomes the ISO output, the OVA's CD-ROM, or both."""
-    temporary = ctx.config.out_dir / f".{ctx.config.base_name}.iso.partial"
-    ctx.partials.append(temporary)
+    temporary = ctx.staging(ctx.config.iso_out)
     total = ctx.image.size
 
     def progress(done, _total):
@@ -311,6 +350,8 @@ def write_iso(ctx: BuildContext) -> None:
         epoch=ctx.config.epoch, progress=progress, digest=ctx.config.checksum or both, deferred=both,
     )
     ctx.iso_written = temporary
+    if ctx.config.formats in ("iso", "both"):
+        ctx.stage(ctx.config.iso_out)
     ctx.outputs["iso"] = {"file": ctx.config.iso_out.name, "size": temporary.stat().st_size}
     if both:
         ctx.iso_digest = digest
@@ -325,8 +366,9 @@ def check_output_iso(ctx: BuildContext) -> None:
             _check_written(written)
         return
 
-    member = next(entry for entry in read_ova(ctx.config.ova_out).members if entry.name.endswith(".iso"))
-    with open(ctx.config.ova_out, "rb") as fp:
+    ova = staging_path(ctx.config.ova_out)
+    member = next(entry for entry in read_ova(ova).members if entry.name.endswith(".iso"))
+    with open(ova, "rb") as fp:
         with IsoImage(Path(member.name), FileWindow(fp, member.offset, member.size)) as written:
             _check_written(written)
 
@@ -343,11 +385,52 @@ def _check_written(written: IsoImage) -> None:
 
 
 def publish(ctx: BuildContext) -> None:
-    """Rename complete outputs to their final names."""
-    if ctx.config.formats in ("iso", "both"):
-        os.replace(ctx.iso_written, ctx.config.iso_out)
-        ctx.partials.remove(ctx.iso_written)
-        ctx.iso_written = ctx.config.iso_out
+    """Swap the previous build's files for the new ones; all or nothing (see the module's docstring)."""
+    finals = ctx.config.published
+    moved_aside: dict[Path, Path] = {}
+    placed: list[Path] = []
+    with _interrupts_held():
+        try:
+            for final in reversed(finals):  # build-info.json first: no metadata while the outputs change
+                if final.exists() or final.is_symlink():
+                    os.replace(final, backup_path(final))
+                    moved_aside[final] = backup_path(final)
+            for final in finals:  # build-info.json last
+                if final in ctx.staged:
+                    os.replace(ctx.staged[final], final)
+                    placed.append(final)
+        except BaseException:
+            for final in reversed(placed):
+                with contextlib.suppress(OSError):
+                    final.unlink()
+            for final in finals:  # the old build back, its build-info.json last
+                if final in moved_aside:
+                    with contextlib.suppress(OSError):
+                        os.replace(moved_aside[final], final)
+            raise
+    for final in placed:
+        ctx.partials.remove(ctx.staged[final])
+    for backup in moved_aside.values():
+        with contextlib.suppress(OSError):
+            backup.unlink()
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Hold SIGINT and SIGTERM back while renaming; deliver them afterwards (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending = []
+    previous = {number: signal.signal(number, lambda signum, _frame: pending.append(signum))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 def write_build_info(ctx: BuildContext, base_hash: threading.Thread) -> None:
@@ -373,29 +456,33 @@ def write_build_info(ctx: BuildContext, base_hash: threading.Thread) -> None:
         "rpms_added": ctx.rpms_added,
         "outputs": [ctx.outputs[kind] for kind in ("iso", "ova") if kind in ctx.outputs],
     }
-    temporary = ctx.config.info_out.with_name(".build-info.json.partial")
-    temporary.write_text(json.dumps(info, indent=2) + "\n")
-    os.replace(temporary, ctx.config.info_out)
+    _write_partial(ctx, ctx.config.info_out, json.dumps(info, indent=2) + "\n")
 
 
 def write_checksums(ctx: BuildContext) -> None:
     """SHA256SUMS beside the outputs (`sha256sum -c SHA256SUMS` checks them); without
-    --checksum, one left by an earlier build is removed, as it would name other bytes."""
-    sums = ctx.config.sums_out
+    --checksum, none is published and one left by an earlier build goes, as it would name other bytes."""
     if not ctx.config.checksum:
-        with contextlib.suppress(FileNotFoundError):
-            sums.unlink()
         return
     lines = "".join(f"{output['sha256']}  {output['file']}\n" for output in ctx.outputs.values())
-    temporary = sums.with_name(".SHA256SUMS.partial")
-    temporary.write_text(lines)
-    os.replace(temporary, sums)
+    _write_partial(ctx, ctx.config.sums_out, lines)
+
+
+def _write_partial(ctx: BuildContext, final: Path, text: str) -> None:
+    """A small output, complete on disk (flushed and fsynced) under its partial name."""
+    partial = ctx.staging(final)
+    with open(partial, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    ctx.stage(final)
 
 
 def build(config: BuildConfig, *, progress: Progress | None = None, log: Callable[[str], None] | None = None) -> dict:
     """Build the appliance outputs; returns the outputs as recorded in build-info.json."""
     ctx = BuildContext(config, progress or (lambda *_: None), log or (lambda _message: None))
-    _prepare_out_dir(config.out_dir)
+    created = _prepare_out_dir(config)
+    failed = True
     try:
         with step(ctx, "checking the profile"):
             check_settings(ctx)
@@ -423,28 +510,53 @@ def build(config: BuildConfig, *, progress: Progress | None = None, log: Callabl
 
             with step(ctx, "writing the OVA"):
                 write_appliance_ova(ctx)
-        publish(ctx)
         with step(ctx, "writing build-info.json"):
             write_build_info(ctx, base_hash)
             write_checksums(ctx)
+        with step(ctx, "publishing the outputs"):
+            publish(ctx)
+        failed = False
         return ctx.outputs
     except OSError as exc:
         raise _os_error(exc, config)
     finally:
-        if ctx.image is not None:
-            ctx.image.close()
-        for partial in ctx.partials:
-            with contextlib.suppress(OSError):
-                partial.unlink()
+        with _interrupts_held():
+            if ctx.image is not None:
+                ctx.image.close()
+            for partial in ctx.partials:
+                with contextlib.suppress(OSError):
+                    partial.unlink()
+            if failed:
+                _remove_created(created)
 
 
-def _prepare_out_dir(out_dir: Path) -> None:
+def _prepare_out_dir(config: BuildConfig) -> list[Path]:
+    """Create --out if needed; the directories created, deepest first (a failed build removes them)."""
+    out_dir = config.out_dir
+    created = []
+    directory = out_dir
+    while not directory.exists() and directory != directory.parent:
+        created.append(directory)
+        directory = directory.parent
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        _remove_created(created)
         raise InvalidInput(f"--out {out_dir}: cannot create the directory ({exc.strerror})")
     if not os.access(out_dir, os.W_OK):
         raise InvalidInput(f"--out {out_dir}: not writable; choose another directory")
+    for final in config.published:
+        if final.is_dir() and not final.is_symlink():
+            _remove_created(created)
+            raise InvalidInput(f"--out {out_dir}: {final.name} is a directory; remove it or choose another --out")
+    return created
+
+
+def _remove_created(created: list[Path]) -> None:
+    """Remove the directories this build created, if they are still empty."""
+    for directory in created:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def _os_error(exc: OSError, config: BuildConfig) -> BuildError:

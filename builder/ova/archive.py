@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from appliance_agent.profile import shown
+
 from ..errors import InternalError, InvalidArtifact
 from ..io.hashing import BackgroundHash
 from ..io.kernelcopy import SourceRange, copy_range
@@ -28,7 +30,7 @@ from ..io.window import FileWindow
 BLOCK = 512
 COPY_BLOCK = 1024 * 1024
 USTAR_MAX = 8**11 - 1
-MANIFEST_LINE = re.compile(r"^SHA256\((?P<name>[^)]+)\)= (?P<digest>[0-9a-f]{64})$")
+MANIFEST_LINE = re.compile(r"SHA256\((?P<name>[^)]{1,255})\)= (?P<digest>[0-9a-f]{64})")
 
 
 @dataclass(frozen=True)
@@ -356,6 +358,8 @@ def read_ova(path: Path) -> OvaContents:
             if manifest_pair is not None:
                 manifest, problems = parse_manifest(tar.extractfile(manifest_pair[1]).read())
     except tarfile.TarError as exc:
+        if "unexpected end of data" in str(exc):
+            raise InvalidArtifact(f"{path.name} is truncated (the tar archive ends early); copy or download it again")
         raise InvalidArtifact(f"{path.name} is not a readable tar archive ({exc})")
     except OSError as exc:
         raise InvalidArtifact(f"{path}: cannot be read ({exc.strerror or exc})")
@@ -367,7 +371,7 @@ def parse_manifest(data: bytes) -> tuple[dict[str, str], tuple[str, ...]]:
     for number, line in enumerate(data.decode("ascii", "replace").split("\n"), 1):
         if not line:
             continue
-        match = MANIFEST_LINE.match(line)
+        match = MANIFEST_LINE.fullmatch(line)
         if match is None:
             problems.append(f"manifest line {number} is not 'SHA256(name)= hex': {line[:80]!r}")
         else:
@@ -402,7 +406,7 @@ def verify_ova(path: Path, references: list[str] | None = None) -> list[str]:
             problems.append(f"{name} is not listed in the manifest")
     for name in contents.manifest:
         if name not in names:
-            problems.append(f"the manifest lists {name}, which is not in the OVA")
+            problems.append(f"the manifest lists {shown(name)}, which is not in the OVA")
     with open(path, "rb") as raw:
         for entry in contents.members:
             expected = contents.manifest.get(entry.name)

@@ -14,10 +14,12 @@ bios.bootOrder ExtraConfig would need the admin to accept vCenter's
 "extra configuration" security warning, so none is set.
 """
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from appliance_agent.form import form_for
+from appliance_agent.profile import shown
 
 from ..buildconfig import vm_settings
 from ..errors import InvalidArtifact
@@ -238,10 +240,21 @@ def properties_from_descriptor(root: ET.Element) -> list[dict]:
     return found
 
 
+def whole_number(text: str | None, what: str) -> int | None:
+    """A descriptor's xs:unsignedLong-like field (ASCII digits only), None when absent."""
+    if text is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,20}", text):
+        raise InvalidArtifact(f"the OVF descriptor's {what} is {shown(text)}, not a whole number; "
+                              "the OVA is damaged or was not made for vSphere")
+    return int(text)
+
+
 def read_descriptor(data: bytes) -> OvfSummary:
     """What a descriptor declares: product, files, disks, hardware and the property form."""
     root = _parse(data)
-    files = [{"id": item.get(_o("id")), "href": item.get(_o("href")), "size": int(item.get(_o("size"), "0"))}
+    files = [{"id": item.get(_o("id")), "href": item.get(_o("href")),
+              "size": whole_number(item.get(_o("size")), f"ovf:size of File {shown(item.get(_o('id')), 40)}")}
              for item in root.iter(_o("File"))]
     disks = [{"id": item.get(_o("diskId")), "file": item.get(_o("fileRef")), "capacity": item.get(_o("capacity")),
               "units": item.get(_o("capacityAllocationUnits"), "byte"), "format": item.get(_o("format")),
@@ -257,9 +270,9 @@ def read_descriptor(data: bytes) -> OvfSummary:
             values = {child.tag.split("}", 1)[1]: (child.text or "") for child in item}
             kind = values.get("ResourceType")
             if kind == "3":
-                hardware["cpus"] = int(values.get("VirtualQuantity", "0"))
+                hardware["cpus"] = whole_number(values.get("VirtualQuantity", "0"), "CPU VirtualQuantity")
             elif kind == "4":
-                hardware["memory_mb"] = int(values.get("VirtualQuantity", "0"))
+                hardware["memory_mb"] = whole_number(values.get("VirtualQuantity", "0"), "memory VirtualQuantity")
             else:
                 devices.append({key: values[key] for key in ("ResourceType", "ResourceSubType", "HostResource",
                                                               "Parent", "Connection") if key in values})

@@ -55,7 +55,7 @@ def write_appliance_ova_direct(ctx) -> None:
         )
         return ctx.iso_sha256
 
-    written = write_ova_in_place(config.ova_out, descriptor_name, descriptor_for,
+    written = write_ova_in_place(ctx.staging(config.ova_out), descriptor_name, descriptor_for,
                                  [(disk_name, disk_bytes)], iso_name, write_iso, mtime=config.epoch,
                                  whole_digest=config.checksum)
     _record(ctx, written)
@@ -76,7 +76,7 @@ def write_appliance_ova(ctx) -> None:
                   hashlib.sha256(disk_bytes).hexdigest()),
         OvaMember(iso_name, iso_size, sha256=ctx.iso_digest, source=iso_path),
     ]
-    written = write_ova(config.ova_out, descriptor_name, descriptor, members, mtime=config.epoch,
+    written = write_ova(ctx.staging(config.ova_out), descriptor_name, descriptor, members, mtime=config.epoch,
                         progress=lambda done, total: ctx.progress("ova", done, total),
                         whole_digest=config.checksum)
     ctx.iso_sha256 = ctx.outputs["iso"]["sha256"] = written.digests[iso_name]
@@ -85,7 +85,8 @@ def write_appliance_ova(ctx) -> None:
 
 def _record(ctx, written) -> None:
     config = ctx.config
-    ctx.outputs["ova"] = {"file": config.ova_out.name, "size": config.ova_out.stat().st_size}
+    ctx.stage(config.ova_out)  # published with the other outputs by stages.publish
+    ctx.outputs["ova"] = {"file": config.ova_out.name, "size": ctx.staging(config.ova_out).stat().st_size}
     if written.sha256:
         ctx.outputs["ova"]["sha256"] = written.sha256
     ctx.outputs["ova"]["members"] = [{"name": name, "sha256": digest} for name, digest in written.digests.items()]

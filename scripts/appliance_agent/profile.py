@@ -7,43 +7,118 @@ profile the agent understands.
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .errors import ProfileError
 
-_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
-_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
-_DURATION = re.compile(r"^[0-9]+(ms|s|m|h|d)$")
+# Every pattern is used with fullmatch: `$` would also match before a final newline.
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,30}")
+_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,30}(\.[A-Za-z][A-Za-z0-9_]{0,30}){1,3}")
+_DURATION = re.compile(r"([0-9]{1,10})(ms|s|m|h|d)")
+_APPLIANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,31}")
+_INTERFACE = re.compile(r"[a-z][a-z0-9]{0,14}")
+_URI = re.compile(r"/[\x21-\x7e]{0,254}")
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
+MAX_DURATION_MS = 2**31 - 1  # HAProxy's timers are signed 32-bit milliseconds (about 24.8 days)
+MAX_TEXT = 1000  # descriptions
+MAX_LABEL = 80  # labels: a line of the vCenter form and of the console banner
 BALANCE_ALGORITHMS = ("source", "leastconn", "roundrobin")
 CHECK_METHODS = ("GET", "HEAD", "OPTIONS")
+# Names the rendered haproxy.cfg gives its own sections: a service of that name would collide.
+RESERVED_SECTION_NAMES = ("stats", "health", "lbpair", "stats-users")
+# Property keys outside the services' own: a service must not take one (see form.py).
+FIXED_PROPERTY_PREFIXES = ("node.", "ha.", "stats.")
+FIXED_PROPERTY_KEYS = ("vip.management",)
+
+
+def shown(value, limit=60):
+    """`value` for an error message: repr'd (control characters escaped) and cut when long."""
+    text = repr(value)
+    if len(text) > limit:
+        text = "%s... (%d characters)" % (text[:limit], len(text))
+    return text
+
+
+def _control_character(text):
+    """The first character of `text` that would break a line, a config or the XML form, else None."""
+    for char in text:
+        # Cc: C0/C1 controls and DEL; Zl/Zp: line and paragraph separators; Cs: lone surrogates.
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs"):
+            return char
+    return None
+
+
+def _text(data, where, key, default, limit, required=False):
+    """A free-text field (label, description): one line of printable text, at most `limit` characters."""
+    value = _take(data, where, key, str, default, required=required)
+    bad = _control_character(value)
+    if bad is not None:
+        raise ProfileError(
+            "%s.%s: contains the control character %s; use one line of printable text" % (where, key, shown(bad))
+        )
+    if len(value) > limit:
+        raise ProfileError("%s.%s: %d characters; use at most %d" % (where, key, len(value), limit))
+    return value
 
 
 def _take(data, where, key, kind, default=None, required=False):
     """Read one typed field of a profile table, with a precise error."""
     if key not in data:
         if required:
-            raise ProfileError("%s: missing %r" % (where, key))
+            raise ProfileError("%s: missing %r; add it" % (where, key))
         return default
     value = data[key]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        raise ProfileError("%s.%s: expected %s, got %r" % (where, key, kind.__name__, value))
+        raise ProfileError("%s.%s: expected %s, got %s" % (where, key, kind.__name__, shown(value)))
     return value
 
 
-def _duration(data, where, key, default):
+def shown_key(key):
+    """A table key for a message: as it is when plain, else quoted and cut."""
+    return key if isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", key) else shown(key, 40)
+
+
+def duration_ms(text):
+    """Milliseconds of a duration such as 30s, 90m or 10h; None if `text` is not one."""
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    return int(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def _duration(data, where, key, default, allow_empty=False):
     value = _take(data, where, key, str, default)
-    if not _DURATION.match(value):
-        raise ProfileError("%s.%s: %r is not a duration like 30s, 90m or 10h" % (where, key, value))
+    if allow_empty and value == "":
+        return value
+    milliseconds = duration_ms(value)
+    if milliseconds is None:
+        raise ProfileError("%s.%s: %s is not a duration like 30s, 90m or 10h" % (where, key, shown(value)))
+    if not 1 <= milliseconds <= MAX_DURATION_MS:
+        raise ProfileError(
+            "%s.%s: %s is outside 1ms to 24d (HAProxy's timer range); use e.g. 30s" % (where, key, shown(value))
+        )
+    return value
+
+
+def _port(data, where, key, default):
+    value = _take(data, where, key, int, default)
+    if not 1 <= value <= 65535:
+        raise ProfileError("%s.%s: %s is not a TCP port; use 1 to 65535" % (where, key, shown(value)))
     return value
 
 
 def _reject_unknown(data, where, known):
-    unknown = sorted(set(data) - set(known))
+    unknown = sorted(set(data) - set(known), key=str)
     if unknown:
-        raise ProfileError("%s: unknown setting %s (known: %s)" % (where, ", ".join(unknown), ", ".join(sorted(known))))
+        raise ProfileError(
+            "%s: unknown setting %s; remove it (known: %s)"
+            % (where, ", ".join(shown_key(name) for name in unknown[:3]), ", ".join(sorted(known)))
+        )
 
 
 @dataclass(frozen=True)
@@ -73,13 +148,16 @@ class HealthCheck:
             rise=_take(data, where, "rise", int, 2),
         )
         if check.type not in ("http", "tcp"):
-            raise ProfileError("%s.type: %r is not http or tcp" % (where, check.type))
+            raise ProfileError("%s.type: %s is not http or tcp" % (where, shown(check.type)))
         if check.method not in CHECK_METHODS:
-            raise ProfileError("%s.method: %r is not one of %s" % (where, check.method, ", ".join(CHECK_METHODS)))
-        if not re.match(r"^/[\x21-\x7e]*$", check.uri):
-            raise ProfileError("%s.uri: %r is not an absolute path without spaces" % (where, check.uri))
+            raise ProfileError("%s.method: %s is not one of %s" % (where, shown(check.method), ", ".join(CHECK_METHODS)))
+        if not _URI.fullmatch(check.uri):
+            raise ProfileError(
+                "%s.uri: %s is not an absolute path of printable ASCII without spaces (at most 255)"
+                % (where, shown(check.uri))
+            )
         if not 100 <= check.expect_status <= 599:
-            raise ProfileError("%s.expect_status: %r is not an HTTP status" % (where, check.expect_status))
+            raise ProfileError("%s.expect_status: %s is not an HTTP status; use 100 to 599" % (where, shown(check.expect_status)))
         if not (1 <= check.fall <= 100 and 1 <= check.rise <= 100):
             raise ProfileError("%s: fall and rise must be 1 to 100" % where)
         return check
@@ -103,7 +181,17 @@ class Service:
 
     @classmethod
     def from_dict(cls, name, data):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ProfileError(
+                "services.%s: a service name must be lower-case letters, digits, '-' or '_', starting with a "
+                "letter (at most 31); rename the table" % shown_key(name)
+            )
         where = "services.%s" % name
+        if name in RESERVED_SECTION_NAMES:
+            raise ProfileError(
+                "%s: %s is the name of one of the appliance's own HAProxy sections (%s); rename the service"
+                % (where, shown(name), ", ".join(RESERVED_SECTION_NAMES))
+            )
         _reject_unknown(
             data,
             where,
@@ -121,39 +209,52 @@ class Service:
                 "enabled",
             ),
         )
-        if not _NAME.match(name):
-            raise ProfileError("%s: the name must be lower-case letters, digits, '-' or '_' (at most 31)" % where)
         ports = _take(data, where, "ports", list, required=True)
         if not ports or not all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports):
-            raise ProfileError("%s.ports: expected a list of TCP ports 1-65535, got %r" % (where, ports))
+            raise ProfileError("%s.ports: expected a list of TCP ports 1-65535, got %s" % (where, shown(ports)))
         if len(set(ports)) != len(ports):
-            raise ProfileError("%s.ports: %r lists a port twice" % (where, ports))
-        persistence = _take(data, where, "persistence", str, "")
-        if persistence and not _DURATION.match(persistence):
-            raise ProfileError("%s.persistence: %r is not a duration like 90m or 10h" % (where, persistence))
+            raise ProfileError("%s.ports: %s lists a port twice; list each once" % (where, shown(ports)))
         service = cls(
             name=name,
-            label=_take(data, where, "label", str, name),
-            description=_take(data, where, "description", str, ""),
-            vip_property=_take(data, where, "vip_property", str, "vip.%s" % name),
-            servers_property=_take(data, where, "servers_property", str, "%s.servers" % name),
+            label=_text(data, where, "label", name, MAX_LABEL),
+            description=_text(data, where, "description", "", MAX_TEXT),
+            # Property keys take no '-': a service "web-eu" gets vip.web_eu and web_eu.servers.
+            vip_property=_take(data, where, "vip_property", str, "vip.%s" % name.replace("-", "_")),
+            servers_property=_take(data, where, "servers_property", str, "%s.servers" % name.replace("-", "_")),
             ports=tuple(ports),
             balance=_take(data, where, "balance", str, "source"),
-            persistence=persistence,
+            persistence=_duration(data, where, "persistence", "", allow_empty=True),
             redirect_http=_take(data, where, "redirect_http", bool, False),
             idle_timeout=_duration(data, where, "idle_timeout", "10h"),
             check=HealthCheck.from_dict(_take(data, where, "check", dict, {}), where + ".check"),
         )
         if service.balance not in BALANCE_ALGORITHMS:
             raise ProfileError(
-                "%s.balance: %r is not one of %s" % (where, service.balance, ", ".join(BALANCE_ALGORITHMS))
+                "%s.balance: %s is not one of %s" % (where, shown(service.balance), ", ".join(BALANCE_ALGORITHMS))
             )
-        for key in (service.vip_property, service.servers_property):
-            if not _KEY.match(key):
-                raise ProfileError("%s: %r is not a property key like vip.%s" % (where, key, name))
+        for setting, key in (("vip_property", service.vip_property), ("servers_property", service.servers_property)):
+            if not _KEY.fullmatch(key):
+                raise ProfileError(
+                    "%s.%s: %s is not a property key like vip.%s or %s.servers"
+                    % (where, setting, shown(key), name.replace("-", "_"), name.replace("-", "_"))
+                )
+            if key.startswith(FIXED_PROPERTY_PREFIXES) or key in FIXED_PROPERTY_KEYS:
+                raise ProfileError(
+                    "%s.%s: %s is one of the appliance's own properties (node.*, ha.*, stats.*, vip.management); "
+                    "use a key of the service's own, e.g. %s" % (where, setting, shown(key),
+                                                                 "vip.%s" % name.replace("-", "_") if setting == "vip_property"
+                                                                 else "%s.servers" % name.replace("-", "_"))
+                )
         if service.redirect_http and 80 in service.ports:
             raise ProfileError("%s: redirect_http needs port 80, which the service balances itself" % where)
         return service
+
+    def section_names(self):
+        """The HAProxy frontend and backend names this service's sections get."""
+        names = [self.name] + list(self.backend_names.values())
+        if self.redirect_http:
+            names.append("%s-http" % self.name)
+        return sorted(set(names))
 
     @property
     def backend_names(self):
@@ -199,24 +300,25 @@ class Profile:
         services = []
         for name, table in _take(data, "profile", "services", dict, {}).items():
             if not isinstance(table, dict):
-                raise ProfileError("services.%s: expected a table" % name)
-            if table.get("enabled", True) is False:
+                raise ProfileError("services.%s: expected a table, got %s" % (shown_key(name), shown(table)))
+            enabled = _take(table, "services.%s" % shown_key(name), "enabled", bool, True)
+            if enabled is False:
                 continue
             services.append(Service.from_dict(name, table))
         templates = _take(data, "profile", "templates", dict, {})
         for key, value in templates.items():
-            if not isinstance(value, str):
-                raise ProfileError("templates.%s: expected a file name, got %r" % (key, value))
+            if not isinstance(value, str) or not value or _control_character(value) is not None:
+                raise ProfileError("templates.%s: expected a file name, got %s" % (shown_key(key), shown(value)))
         profile = cls(
             name=_take(appliance, "appliance", "name", str, required=True),
             version=_take(appliance, "appliance", "version", str, required=True),
-            vendor=_take(appliance, "appliance", "vendor", str, ""),
-            description=_take(appliance, "appliance", "description", str, ""),
+            vendor=_text(appliance, "appliance", "vendor", "", MAX_LABEL),
+            description=_text(appliance, "appliance", "description", "", MAX_TEXT),
             interface=_take(network, "network", "interface", str, "eth0"),
             services=tuple(services),
-            stats_port=_take(stats, "stats", "port", int, 8404),
-            health_port=_take(ha, "ha", "health_port", int, 8405),
-            peers_port=_take(ha, "ha", "peers_port", int, 10000),
+            stats_port=_port(stats, "stats", "port", 8404),
+            health_port=_port(ha, "ha", "health_port", 8405),
+            peers_port=_port(ha, "ha", "peers_port", 10000),
             advert_interval=_take(ha, "ha", "advert_interval", float, 0.5),
             preempt=_take(ha, "ha", "preempt", bool, False),
             vm=_take(data, "profile", "vm", dict, {}),
@@ -227,25 +329,57 @@ class Profile:
         return profile
 
     def _check(self):
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", self.name):
-            raise ProfileError("appliance.name: %r must be letters, digits, '.', '_' or '-'" % self.name)
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$", self.version):
-            raise ProfileError("appliance.version: %r must be letters, digits, '.', '_', '+' or '-'" % self.version)
-        if not re.match(r"^[a-z][a-z0-9]{0,14}$", self.interface):
-            raise ProfileError("network.interface: %r is not an interface name like eth0" % self.interface)
+        if not _APPLIANCE_NAME.fullmatch(self.name):
+            raise ProfileError(
+                "appliance.name: %s must be letters, digits, '.', '_' or '-', starting with a letter or digit "
+                "(at most 64)" % shown(self.name)
+            )
+        if not _VERSION.fullmatch(self.version):
+            raise ProfileError(
+                "appliance.version: %s must be letters, digits, '.', '_', '+' or '-', starting with a letter or "
+                "digit (at most 32), e.g. 1.0.0" % shown(self.version)
+            )
+        if not _INTERFACE.fullmatch(self.interface):
+            raise ProfileError("network.interface: %s is not an interface name like eth0" % shown(self.interface))
         if not 0.01 <= self.advert_interval <= 255:
-            raise ProfileError("ha.advert_interval: %r is outside 0.01-255 seconds" % self.advert_interval)
+            raise ProfileError("ha.advert_interval: %s is outside 0.01-255 seconds" % shown(self.advert_interval))
         if not self.services:
             raise ProfileError("services: the profile balances nothing; keep or add at least one service")
         own_ports = {self.stats_port: "stats.port", self.health_port: "ha.health_port", self.peers_port: "ha.peers_port"}
         if len(own_ports) != 3:
-            raise ProfileError("stats.port, ha.health_port and ha.peers_port must differ")
+            raise ProfileError("stats.port, ha.health_port and ha.peers_port must differ; give each its own port")
+        sections = {}
+        for service in self.services:
+            for section in service.section_names():
+                if section in RESERVED_SECTION_NAMES:
+                    raise ProfileError(
+                        "services.%s: its HAProxy section %s collides with the appliance's own; rename the service"
+                        % (service.name, section)
+                    )
+                other = sections.setdefault(section, service.name)
+                if other != service.name:
+                    raise ProfileError(
+                        "services.%s: its HAProxy section %s collides with one of services.%s; rename one of them"
+                        % (service.name, section, other)
+                    )
         names = [service.name for service in self.services]
         if len(set(names)) != len(names):
             raise ProfileError("services: a service name is used twice")
-        servers = [service.servers_property for service in self.services]
-        if len(set(servers)) != len(servers) or set(servers) & set(self.vip_properties()):
-            raise ProfileError("services: each service needs a servers_property of its own, distinct from every VIP property")
+        vips = set(self.vip_properties())
+        seen = {}
+        for service in self.services:
+            key = service.servers_property
+            if key in vips:
+                raise ProfileError(
+                    "services.%s.servers_property: %s is also a VIP property; give the servers a key of their own, "
+                    "e.g. %s.servers" % (service.name, key, service.name)
+                )
+            if key in seen:
+                raise ProfileError(
+                    "services.%s.servers_property: %s is also the servers property of services.%s; give each "
+                    "service its own, e.g. %s.servers" % (service.name, key, seen[key], service.name)
+                )
+            seen[key] = service.name
         ports_by_vip = {}
         for service in self.services:
             wanted = set(service.ports) | ({80} if service.redirect_http else set())
