@@ -7,17 +7,15 @@ builder accepts exactly the profiles the appliance understands.
 import copy
 import hashlib
 import json
-import os
 import tempfile
 import tomllib
-import traceback
 from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from appliance_agent.errors import AgentError, ApplyError, ProfileError, ValidationError
 from appliance_agent.profile import Profile, shown, shown_key
-from appliance_agent.render import TEMPLATE_DIR, TEMPLATE_NAMES
+from appliance_agent.render import TEMPLATE_NAMES
 
 from .errors import InvalidInput
 
@@ -135,40 +133,13 @@ def _sample_problem(exc: Exception, profile: Profile, role: str, where: str) -> 
     if isinstance(exc, ValidationError):
         key, message = exc.problems[0]
         return f"{prefix}: {key}: {message}; check the services' vip_property and servers_property"
-    if isinstance(exc, (ApplyError, OSError)) and not _is_jinja_error(exc):  # the scratch root, not the profile
+    if isinstance(exc, ProfileError):  # the agent names the template and the fix itself
+        return f"{prefix}: {_one_line(str(exc))}"
+    if isinstance(exc, (ApplyError, OSError)):  # the scratch root, not the profile
         return f"{prefix} in {tempfile.gettempdir()}: {_one_line(str(exc))}; free space there or set TMPDIR"
     if isinstance(exc, AgentError):
         return f"{prefix}: {_one_line(str(exc))}; fix the templates or the [services] that produce it"
-    where = _template_where(exc, profile)
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    kind = "" if _is_jinja_error(exc) else f"{type(exc).__name__}: "
-    return f"{prefix}: {where}: {kind}{_one_line(message)}; fix the template"
-
-
-def _is_jinja_error(exc: Exception) -> bool:
-    return type(exc).__module__.startswith("jinja2")
-
-
-def _template_where(exc: Exception, profile: Profile) -> str:
-    """'templates.NAME line N' for the template that failed, as far as it can be told."""
-    by_file = {os.path.realpath(path): name for name, path in profile.templates.items()}
-    name = getattr(exc, "name", None)
-    line = getattr(exc, "lineno", None)
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        path = os.path.realpath(frame.filename) if not frame.filename.startswith("<") else None
-        if path in by_file or (path and os.path.dirname(path) == os.path.realpath(TEMPLATE_DIR)):
-            name = name or by_file.get(path) or os.path.basename(path)
-            line = line or frame.lineno
-            break
-        if frame.filename == "<template>":
-            line = line or frame.lineno
-            if len(profile.templates) == 1:
-                name = name or next(iter(profile.templates))
-            break
-    if name is None:
-        overridden = ", ".join(sorted(profile.templates)) or "none"
-        return f"a template (overridden: {overridden})" + (f" line {line}" if line else "")
-    return f"templates.{name}" + (f" line {line}" if line else "")
+    return f"{prefix}: {type(exc).__name__}: {_one_line(str(exc))}; fix the templates or the [services] that produce it"
 
 
 def _one_line(text: str) -> str:

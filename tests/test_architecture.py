@@ -16,7 +16,7 @@ AGENT = REPO / "scripts" / "appliance_agent"
 ALLOWED = {
     "builder": set(),
     "builder.errors": set(),
-    "builder.buildconfig": {"builder.errors"},
+    "builder.buildconfig": {"builder.errors", "appliance_agent"},
     "builder.resources": {"builder.errors", "appliance_agent"},
     "builder.io": {"builder.errors"},
     "builder.repo": {"builder.errors"},

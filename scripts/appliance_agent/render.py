@@ -7,6 +7,7 @@ file). Secrets reach the outputs only as SHA-512 crypt hashes.
 
 import hashlib
 import os
+import traceback
 from dataclasses import dataclass
 from typing import Optional
 
@@ -164,6 +165,14 @@ def password_hashes(settings, previous):
     return hashes
 
 
+
+def _template_line(exc, template):
+    """The template line a rendering error came from: jinja2 maps its frames onto the template's lines."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename == "<template>" or os.path.basename(frame.filename) == template:
+            return frame.lineno
+    return None
+
 def render(settings, hashes, overrides=None, certificate=None, install_failure=None):
     """All files generated from templates, as OutputFile items in a fixed order.
 
@@ -198,12 +207,14 @@ def render(settings, hashes, overrides=None, certificate=None, install_failure=N
         local = dict(context, header=_header(*keys) if keys else "")
         try:
             return env.get_template(template).render(**local).encode("utf-8")
-        except jinja2.TemplateError as exc:
-            where = " (line %d)" % exc.lineno if getattr(exc, "lineno", None) else ""
+        except Exception as exc:  # a template is the profile's code: any failure in it is the profile's
+            if isinstance(exc, (OSError, UnicodeDecodeError)) and not isinstance(exc, jinja2.TemplateError):
+                raise ProfileError("template %s cannot be read: %s; save it as UTF-8 text in the profile"
+                                   % (template, printable(str(exc), 200)))
+            line = getattr(exc, "lineno", None) or _template_line(exc, template)
+            where = " (line %d)" % line if line else ""
             raise ProfileError("template %s%s cannot be rendered: %s: %s; fix the template in the profile"
                                % (template, where, type(exc).__name__, printable(str(exc), 200)))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ProfileError("template %s cannot be read: %s" % (template, printable(str(exc), 200)))
 
     return [
         OutputFile(NETWORK_FILE, text("appliance.network.j2", "node.ip", "node.gateway", "node.dns", "node.domain", "node.ntp", "node.routes"), unit=UNIT_NETWORK),

@@ -129,6 +129,14 @@ def check_bundle(pem_text, settings):
                "reissue it with IP:%s" % (required, required))
 
 
+def _common_name(settings):
+    """The subject's CN: X.509 caps it at 64 characters, so a longer FQDN gives way to the host name.
+
+    Clients match the Subject Alternative Name, which holds every name in full.
+    """
+    return settings.fqdn if len(settings.fqdn) <= 64 else settings.hostname
+
+
 def _generate(settings):
     """A new self-signed P-256 certificate (valid 825 days) and key, as one PEM text."""
     addresses, names = settings.tls_names
@@ -138,7 +146,7 @@ def _generate(settings):
         "[dn]\nCN = %s\n"
         "[v3]\nsubjectAltName = %s\nbasicConstraints = critical,CA:FALSE\n"
         "keyUsage = critical,digitalSignature,keyEncipherment\nextendedKeyUsage = serverAuth\n"
-        "subjectKeyIdentifier = hash\n" % (settings.fqdn, alt_names)
+        "subjectKeyIdentifier = hash\n" % (_common_name(settings), alt_names)
     )
     with _Scratch() as scratch:
         key = os.path.join(scratch.path, "key.pem")

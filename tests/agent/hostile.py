@@ -124,7 +124,10 @@ class Node:
             for name in names:
                 path = os.path.join(directory, name)
                 with open(path, "rb") as handle:
-                    counts[os.path.relpath(path, self.root)] = handle.read().count(b"\n")
+                    data = handle.read()
+                # A PEM's base64 grows with the names it carries; what could be injected is a block.
+                unit = b"-----BEGIN " if name.endswith(".pem") else b"\n"
+                counts[os.path.relpath(path, self.root)] = data.count(unit)
         return counts
 
 
