@@ -12,6 +12,11 @@ chmod 0755 "$root/etc/systemd/scripts/iptables" "$root/etc/systemd/scripts/iptab
 chroot "$root" userdel haproxy 2>/dev/null || true
 chroot "$root" groupdel haproxy 2>/dev/null || true
 rm -f "$root/etc/default/haproxy" "$root/etc/default/keepalived"
+# Photon's open-vm-tools units are vmtoolsd.service and vgauthd.service (the
+# postinstall enables vmtoolsd.service); Debian's are open-vm-tools.service
+# with vmtoolsd.service as an alias, which systemctl enable refuses.
+chroot "$root" systemctl disable open-vm-tools.service vgauth.service >/dev/null 2>&1 || true
+rm -f "$root/usr/lib/systemd/system/open-vm-tools.service" "$root/usr/lib/systemd/system/vgauth.service"
 # Photon presets leave haproxy and keepalived disabled; networkd is on.
 chroot "$root" systemctl disable haproxy.service keepalived.service >/dev/null 2>&1 || true
 chroot "$root" systemctl enable systemd-networkd.service iptables.service >/dev/null
