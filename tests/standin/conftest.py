@@ -7,7 +7,7 @@ import pytest
 from tests.standin import standin_installer_iso, standin_root
 
 TOOLS = ("mmdebstrap", "xorriso", "grub-mkimage", "mkfs.vfat", "mcopy", "createrepo_c", "rpmbuild",
-         "qemu-system-x86_64")
+         "qemu-system-x86_64", "sgdisk")
 
 
 def require(*tools):

@@ -15,7 +15,6 @@ from pathlib import Path
 from tests.iso import fixtures
 
 from . import initrd as standin_initrd
-from .root import default_cache
 
 LABEL = "PHOTON_20250101"
 EXTRA_PACKAGES = {
@@ -54,14 +53,26 @@ def standin_initrd_image(root: Path, cache: Path | None = None) -> Path:
     target = cache / f"{Path(root).stem}-initrd-{standin_initrd.recipe_digest()}.img"
     if not target.exists():
         standin_initrd.build_initrd(Path(root), target)
+        for old in cache.glob(f"{Path(root).stem}-initrd-*.img"):
+            if old != target:
+                old.unlink(missing_ok=True)
     return target
 
 
-def standin_installer_iso(workdir: Path, root: Path, rpms=None, *, cache: Path | None = None) -> Path:
+FAULTS = ("fail", "skip", "hang")
+
+
+def standin_installer_iso(workdir: Path, root: Path, rpms=None, *, cache: Path | None = None,
+                          fault: str | None = None) -> Path:
     """Build the fixture Photon 5.0 installer ISO in `workdir` and return its path.
 
     `root` is standin_root()'s tarball; `rpms` default to standin_rpms().
+    `fault` (test-only, not Photon) makes the stand-in installer misbehave:
+    "fail" exits 1 before touching the disk (root shell, no reboot), "skip"
+    exits 0 without installing (reboot, empty disk), "hang" never finishes.
     """
+    if fault is not None and fault not in FAULTS:
+        raise ValueError(f"fault must be one of {FAULTS}")
     workdir = Path(workdir)
     tree = workdir / "tree"
     if tree.exists():
@@ -79,6 +90,9 @@ def standin_installer_iso(workdir: Path, root: Path, rpms=None, *, cache: Path |
     (grub / "grub.cfg").write_text(fixtures.STOCK_GRUB_CFG)
     shutil.copy(fixtures.grub_efi_image(workdir), grub / "efiboot.img")
     (tree / "PHOTON_VMWARE_CD").write_bytes(b"")
+    if fault:
+        (tree / "standin").mkdir()
+        (tree / "standin" / "fault").write_text(fault + "\n")
     repo = tree / "RPMS"
     for arch in ("x86_64", "noarch"):
         (repo / arch).mkdir(parents=True)

@@ -114,6 +114,14 @@ def standin_root(cache: Path | None = None, *, mirror: str | None = None, log=pr
         if result.returncode != 0:
             raise RuntimeError("mmdebstrap failed:\n" + result.stdout[-4000:])
         os.replace(output, target)
+        prune(cache, keep=target.stem)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return target
+
+
+def prune(cache: Path, keep: str):
+    """Drop the roots (and their initrds) of older recipes: each is ~0.6 GB."""
+    for path in cache.glob("photon-standin-*"):
+        if not path.name.startswith(keep):
+            path.unlink(missing_ok=True)

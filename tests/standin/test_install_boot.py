@@ -15,6 +15,7 @@ from tests.standin import qemu
 CLI = [sys.executable, "-c", "import sys; from builder.cli import main; sys.exit(main(sys.argv[1:]))"]
 DISK_BYTES = 16 * 2**30  # the default profile's disk_gb; sparse
 BANNER = "role MASTER, VRRP router id"
+INSTALLED = "appliance-install: OK photon-lb 1.0.0"  # the postinstall's last line, also on the serial port
 
 
 def run(command, **kwargs):
@@ -50,6 +51,7 @@ def test_remastered_standin_installs_and_boots_bios_and_uefi(tmp_path, standin_i
     install = qemu.boot(tmp_path, "install", firmware="bios", disk=disk, cdrom=installer_iso, boot_cd=True,
                         seconds=1200)
     assert install.exited, "the install did not finish (the VM did not reboot) " + describe(install)
+    assert INSTALLED in install.serial, "no install marker on the serial port " + describe(install)
     table = run(["sgdisk", "-p", disk]).stdout
     codes = [line.split()[5] for line in table.splitlines() if line.strip()[:1].isdigit()]
     assert codes == ["EF02", "EF00", "8300"], table  # dualboot: BIOS boot, ESP, root
