@@ -23,16 +23,23 @@ class Outcome:
     screen: Path | None  # a screendump of the VGA console when neither happened
 
 
-def boot(workdir: Path, name: str, *, firmware: str, disk: Path, cdrom: Path | None = None,
-         boot_cd: bool = False, marker: str | None = None, seconds: float = 600, memory: int = 1024) -> Outcome:
-    """Boot under TCG with an IDE disk (/dev/sda) and CD (/dev/sr0), a user-mode NIC, serial to a file."""
+def boot(workdir: Path, name: str, *, firmware: str, disk: Path | None, cdrom: Path | None = None,
+         boot_cd: bool = False, kernel: tuple[Path, Path, str] | None = None, marker: str | None = None,
+         seconds: float = 600, memory: int = 1024) -> Outcome:
+    """Boot under TCG with an IDE disk (/dev/sda) and CD (/dev/sr0), a user-mode NIC, serial to a file.
+
+    `kernel` = (vmlinuz, initrd, command line) boots those directly instead of a boot loader.
+    """
     serial = workdir / f"{name}-serial.log"
     monitor = workdir / f"{name}-monitor.sock"
     serial.unlink(missing_ok=True)
     command = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(memory), "-smp", "1", "-no-reboot",
                "-display", "none", "-serial", f"file:{serial}", "-monitor", f"unix:{monitor},server,nowait",
-               "-drive", f"file={disk},format=raw,if=ide,index=0",
                "-netdev", "user,id=n0", "-device", "e1000,netdev=n0"]
+    if disk is not None:
+        command += ["-drive", f"file={disk},format=raw,if=ide,index=0"]
+    if kernel is not None:
+        command += ["-kernel", str(kernel[0]), "-initrd", str(kernel[1]), "-append", kernel[2]]
     if cdrom is not None:
         command += ["-drive", f"file={cdrom},media=cdrom,if=ide,index=2,readonly=on"]
     if firmware == "bios":
