@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run by mmdebstrap's customize hook: customize.sh ROOT CONTRACT_DIR.
 # Lays the Photon contract files over Debian's and makes the daemons' start
-# state Photon's (installed, not enabled; the appliance's postinstall enables them).
+# state Photon's (what each Photon package's %post leaves enabled).
 set -eu
 root="$1"
 contract="$2"
@@ -17,9 +17,13 @@ rm -f "$root/etc/default/haproxy" "$root/etc/default/keepalived"
 # with vmtoolsd.service as an alias, which systemctl enable refuses.
 chroot "$root" systemctl disable open-vm-tools.service vgauth.service >/dev/null 2>&1 || true
 rm -f "$root/usr/lib/systemd/system/open-vm-tools.service" "$root/usr/lib/systemd/system/vgauth.service"
-# Photon presets leave haproxy and keepalived disabled; networkd is on.
-chroot "$root" systemctl disable haproxy.service keepalived.service >/dev/null 2>&1 || true
-chroot "$root" systemctl enable systemd-networkd.service iptables.service >/dev/null
+# Start state as Photon's packages leave it: haproxy.spec has no %post, so
+# HAProxy stays disabled; keepalived, iptables and open-vm-tools run
+# %systemd_post (preset, and Photon's presets have no "disable *", so enabled);
+# systemd's 10-defaults.preset enables networkd.
+chroot "$root" systemctl disable haproxy.service >/dev/null 2>&1 || true
+chroot "$root" systemctl enable systemd-networkd.service iptables.service keepalived.service \
+    vmtoolsd.service >/dev/null
 # Test-only observation aid (not Photon): a getty on the serial port shows
 # the console banner the agent writes (/etc/issue) to whoever reads ttyS0.
 chroot "$root" systemctl enable serial-getty@ttyS0.service >/dev/null

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 SUITE = "bookworm"
@@ -97,6 +98,7 @@ def standin_root(cache: Path | None = None, *, mirror: str | None = None, log=pr
     cache = Path(cache) if cache else default_cache()
     target = cache / f"photon-standin-{recipe_digest(mirror)}.tar"
     if target.exists():
+        os.utime(target)  # in use: see prune()
         return target
     cache.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(dir=cache, prefix=".build-"))
@@ -120,8 +122,15 @@ def standin_root(cache: Path | None = None, *, mirror: str | None = None, log=pr
     return target
 
 
+STALE_SECONDS = 2 * 24 * 3600
+
+
 def prune(cache: Path, keep: str):
-    """Drop the roots (and their initrds) of older recipes: each is ~0.6 GB."""
+    """Drop roots (and their initrds) of other recipes unused for two days: each is ~0.6 GB.
+
+    Not sooner: another checkout (a branch with an older recipe) may be using one right now.
+    """
+    now = time.time()
     for path in cache.glob("photon-standin-*"):
-        if not path.name.startswith(keep):
+        if not path.name.startswith(keep) and now - path.stat().st_atime > STALE_SECONDS:
             path.unlink(missing_ok=True)
