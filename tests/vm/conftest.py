@@ -1,0 +1,22 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from builder.vm.accel import host_kernel
+
+
+def require_qemu():
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("needs qemu-system-x86_64 (installed by scripts/test)")
+
+
+@pytest.fixture(scope="session")
+def kernel() -> Path:
+    require_qemu()
+    found = host_kernel()
+    if found is None:
+        pytest.skip("needs a readable /boot/vmlinuz-* (linux-image-amd64, installed by scripts/test)")
+    if not Path("/bin/busybox").exists():
+        pytest.skip("needs busybox-static (installed by scripts/test)")
+    return found
