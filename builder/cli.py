@@ -308,8 +308,13 @@ class ProgressBars:
 @click.option("--quiet", "-q", is_flag=True, help="Only print errors and the output paths.")
 @click.option("--mirror", default=None, metavar="URL",
               help="Base URL laid out like https://packages.broadcom.com/photon (env BUILD_APPLIANCE_MIRROR).")
+@click.option("--preinstall", is_flag=True,
+              help="Install the appliance in a local qemu VM now; the OVA carries the installed disk and no ISO "
+                   "(needs qemu; KVM when it works, else software emulation).")
+@click.option("--install-time-limit", type=click.IntRange(min=10), default=3600, show_default=True,
+              metavar="SECONDS", help="With --preinstall: give up on the install after this long.")
 def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo_urls, cache_dir, profile_path,
-          out_dir, formats, rpm_dirs, checksum, quiet, mirror):
+          out_dir, formats, rpm_dirs, checksum, quiet, mirror, preinstall, install_time_limit):
     """Build the appliance: an unattended-install ISO and an OVA.
 
     The ISO installs Photon with HAProxy, keepalived and the first-boot
@@ -356,6 +361,8 @@ def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo
         epoch=source_date_epoch(),
         fetch_missing=fetch_missing,
         fetch=fetch,
+        preinstall=preinstall,
+        install_time_limit=float(install_time_limit),
     )
     progress = ProgressBars(enabled=not quiet and sys.stderr.isatty(), verb="writing")
     log = (lambda line: None) if quiet else (lambda line: (progress.close(), click.echo(line, err=True)))

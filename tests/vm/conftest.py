@@ -20,3 +20,7 @@ def kernel() -> Path:
     if not Path("/bin/busybox").exists():
         pytest.skip("needs busybox-static (installed by scripts/test)")
     return found
+
+
+# The stock-Photon-like fixture ISOs of the ISO tests (tests/iso/fixtures.py), shared here.
+from tests.iso.conftest import full_iso, photon_rpms  # noqa: E402,F401
