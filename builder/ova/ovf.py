@@ -159,7 +159,7 @@ def _product_section(system, profile, form) -> None:
         attributes = {"ovf_key": prop.key, "ovf_type": prop.ovf_type}
         if prop.qualifiers:
             attributes["ovf_qualifiers"] = prop.qualifiers
-        attributes["ovf_userConfigurable"] = "true"
+        attributes["ovf_userConfigurable"] = "false" if prop.hidden else "true"
         if prop.password:
             attributes["ovf_password"] = "true"
         elif prop.default:
