@@ -63,12 +63,17 @@ class VmSpec:
     direct: DirectKernel | None = None
     disk_bus: str = "sata"
     no_reboot: bool = True  # a guest's reboot ends the VM (the installer reboots when it is done)
+    serial_input: bool = False  # the host can also write to the serial port (Vm.send_serial)
     extra: tuple[str, ...] = ()
 
 
 def qemu_command(spec: VmSpec, *, qemu: Path | str, accel: str, console: Path, nvram: Path | None = None,
-                 qmp: Path | None = None, dgram: bool = True) -> list[str]:
-    """The full qemu command line. `nvram` is this VM's private copy of the OVMF variables."""
+                 qmp: Path | None = None, dgram: bool = True, serial_socket: Path | None = None) -> list[str]:
+    """The full qemu command line. `nvram` is this VM's private copy of the OVMF variables.
+
+    With `serial_socket` the serial port is a Unix socket the host may write to, its output
+    still logged to `console` whether or not anyone is connected.
+    """
     if spec.disk_bus not in DISK_BUSES:
         raise ValueError(f"disk bus {spec.disk_bus!r}: one of {', '.join(DISK_BUSES)}")
     command = [
@@ -76,8 +81,13 @@ def qemu_command(spec: VmSpec, *, qemu: Path | str, accel: str, console: Path, n
         "-cpu", "host" if accel == "kvm" else "max",
         "-m", str(spec.memory_mib), "-smp", str(spec.cpus),
         "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
-        "-serial", f"file:{console}", "-monitor", "none",
+        "-monitor", "none",
     ]
+    if serial_socket is not None:
+        command += ["-chardev", f"socket,id=serial0,path={serial_socket},server=on,wait=off,logfile={console}",
+                    "-serial", "chardev:serial0"]
+    else:
+        command += ["-serial", f"file:{console}"]
     if qmp is not None:
         command += ["-qmp", f"unix:{qmp},server=on,wait=off"]
     if spec.no_reboot:
@@ -162,6 +172,7 @@ class Vm:
         self.private: Path | None = None
         self.started = 0.0
         self.follower = ConsoleFollower(self.console)
+        self.unread: list[str] = []  # console lines read but not yet given to a matcher
         self.stderr_path: Path | None = None
 
     # -- lifecycle
@@ -176,8 +187,9 @@ class Vm:
             self.console.parent.mkdir(parents=True, exist_ok=True)
             self.console.write_bytes(b"")
             qmp = self.private / "qmp.sock" if self.use_qmp else None
+            serial = self.private / "serial.sock" if self.spec.serial_input else None
             command = qemu_command(self.spec, qemu=self.qemu, accel=self.accel, console=self.console,
-                                   nvram=nvram, qmp=qmp, dgram=self.dgram)
+                                   nvram=nvram, qmp=qmp, dgram=self.dgram, serial_socket=serial)
             self.stderr_path = self.private / "qemu.stderr"
             with open(self.stderr_path, "wb") as stderr:
                 self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -227,13 +239,14 @@ class Vm:
         deadline = time.monotonic() + timeout
         while True:
             exited = self.process.poll() is not None
-            lines = self.follower.rest() if exited else self.follower.new_lines()
-            for line in lines:
+            self.unread.extend(self.follower.rest() if exited else self.follower.new_lines())
+            while self.unread:
+                line = self.unread.pop(0)
                 if on_line is not None:
                     on_line(line)
                 if matcher is not None:
                     value = matcher(line)
-                    if value is not None:
+                    if value is not None:  # the lines after it wait for the next call
                         return Outcome("marker", self.elapsed(), value, line, self.process.returncode)
             if exited:
                 return Outcome("exited", self.elapsed(), returncode=self.process.returncode)
@@ -244,12 +257,56 @@ class Vm:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def send_serial(self, text: str, timeout: float = 10) -> None:
+        """Write `text` to the guest's serial port (a VM started with serial_input)."""
+        if not self.spec.serial_input or self.private is None:
+            raise RuntimeError("this VM's serial port takes no input")
+        path = self.private / "serial.sock"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+                    connection.settimeout(timeout)
+                    connection.connect(str(path))
+                    _trickle(connection, text.encode())
+                    return
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+
     # -- control (QMP), for ejecting media, resets and ACPI power button
 
     def qmp(self, command: str, **arguments) -> dict:
         if not self.use_qmp or self.private is None:
             raise RuntimeError("this VM was started without QMP")
         return qmp_command(self.private / "qmp.sock", command, arguments)
+
+
+def _trickle(connection: socket.socket, data: bytes, chunk: int = 4, pause: float = 0.05) -> None:
+    """Send a few bytes at a time and stay connected a moment: qemu takes from the socket only
+    what the UART's FIFO has room for, and drops the rest when the client goes away."""
+    connection.setblocking(False)
+    for start in range(0, len(data), chunk):
+        piece = data[start:start + chunk]
+        while piece:
+            try:
+                piece = piece[connection.send(piece):]
+            except BlockingIOError:
+                pass
+            _drain(connection)
+            time.sleep(pause)
+    for _ in range(20):  # what the guest prints meanwhile comes to us too: read and drop it
+        _drain(connection)
+        time.sleep(pause)
+
+
+def _drain(connection: socket.socket) -> None:
+    try:
+        while connection.recv(65536):
+            pass
+    except (BlockingIOError, InterruptedError):
+        pass
 
 
 def _kill_group(process: subprocess.Popen) -> None:

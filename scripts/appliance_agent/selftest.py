@@ -222,12 +222,14 @@ def run(xml_text, profile, say=None, root="/"):
     if not mode:
         return 0
     say = say or Reporter()
+    # opened before READY: a serial port nobody has open drops what it receives
+    commands = _serial_commands() if mode == "drill" else None
     report(xml_text, profile, say, root)
     vips = expected_vips(xml_text, profile) or [str(vip) for vip in _state_vips(root)]
     say("VIPS", "held", ",".join(held_vips(vips))) if held_vips(vips) else say("VIPS", "none")
     say("READY")
     if mode == "drill":
-        watch(vips, say, _serial_commands())
+        watch(vips, say, commands)
     return 0
 
 

@@ -145,3 +145,31 @@ def test_qemu_refusing_to_start_is_seen_as_exit(tmp_path):
         outcome = vm.wait(None, 10)
         assert outcome.reason == "exited" and outcome.returncode != 0
         assert "no-such-option" in vm.stderr()
+
+
+@pytest.mark.slow
+def test_every_marker_is_seen_even_when_they_arrive_together(kernel, tmp_path):
+    script = PREAMBLE + "".join(f"echo 'vm-test: N{letter}'\n" for letter in "ABCDE") + "poweroff -f\n"
+    initrd = build_initrd(tmp_path / "initrd.gz", script)
+    with Vm(boot_spec("burst", kernel, initrd), console=tmp_path / "console.log", accel="tcg") as vm:
+        seen = []
+        while (outcome := vm.wait(marker(), BOOT_BOUND)).reason == "marker":
+            seen.append(outcome.value.status)
+        assert seen == [f"N{letter}" for letter in "ABCDE"] and outcome.reason == "exited"
+
+
+@pytest.mark.slow
+def test_host_writes_to_the_guests_serial_port(kernel, tmp_path):
+    # the port is opened before the marker: a UART nobody has open drops what it receives
+    script = PREAMBLE + ("exec 3< /dev/ttyS0\n"
+                         "echo 'vm-test: WAITING'\n"
+                         "read -r word <&3\n"
+                         "echo \"vm-test: GOT $word\"\npoweroff -f\n")
+    initrd = build_initrd(tmp_path / "initrd.gz", script)
+    spec = VmSpec("input", Firmware("bios"), memory_mib=192, serial_input=True,
+                  direct=DirectKernel(kernel, initrd, "console=ttyS0 panic=-1 quiet"))
+    with Vm(spec, console=tmp_path / "console.log", accel="tcg") as vm:
+        assert vm.wait(marker(), BOOT_BOUND).value.status == "WAITING"
+        vm.send_serial("hello-guest\n")
+        got = vm.wait(marker(), 60)
+        assert got.reason == "marker" and got.value.words == ("hello-guest",)
