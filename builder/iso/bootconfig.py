@@ -2,9 +2,19 @@
 
 Stock menus (../shared/reference/photon.md section 2.2): isolinux's
 `timeout 0` waits forever for a key; GRUB boots its first entry after 3 s.
-Both get the kickstart argument next to the existing `photon.media=`, a
-serial console, and a label that says what booting it does. Edits are
-idempotent: an argument already present is replaced, not repeated.
+Both get the kickstart argument next to the existing `photon.media=` and a
+label that says what booting it does. Edits are idempotent: an argument
+already present is replaced, not repeated.
+
+Consoles: the stock launcher in the initrd (/bin/bootphotoninstaller) reads
+the whole of /sys/devices/virtual/tty/console/active and starts the
+installer on tty1 only when it reads exactly "tty0" (no console= at all),
+else only on the terminal named by the whole string. Two console= make it
+read "ttyS0 tty0" and the installer starts nowhere. So the default entry
+has NO console= (installer on tty1, the VM console a vSphere admin opens),
+and a second entry has `console=ttyS0,115200n8` alone (installer on the
+serial port, for diagnosis). The install's own markers reach the serial
+port from either entry (kickstart/postinstall.sh).
 """
 
 import re
@@ -18,29 +28,39 @@ GRUB_TIMEOUT = 3
 SERIAL_SPEED = 115200
 
 
-def kernel_arguments(ks_path: str) -> list[str]:
-    """What the installer kernel needs for an unattended install from this CD.
+SERIAL_CONSOLE = f"console=ttyS0,{SERIAL_SPEED}n8"
+# The second entry's isolinux label and the suffix of both menus' titles for it.
+SERIAL_LABEL = "appliance-serial"
+SERIAL_TITLE_SUFFIX = ", installer on serial port ttyS0"
 
-    The installer runs on the last console= (bootphotoninstaller), so the VM
-    console (tty0) comes last and the serial port gets the kernel log.
+
+def kernel_arguments(ks_path: str) -> list[str]:
+    """What the installer kernel needs for an unattended install from this CD (default entry).
+
+    No console=: the stock launcher then runs the installer on tty1, the VM console.
     """
-    return [
-        f"ks=cdrom:{ks_path}",
-        f"console=ttyS0,{SERIAL_SPEED}n8",
-        "console=tty0",
-        "photon.media.mount_retry=10",
-    ]
+    return [f"ks=cdrom:{ks_path}", "photon.media.mount_retry=10"]
+
+
+def serial_arguments(arguments: list[str]) -> list[str]:
+    """The second entry's arguments: the default ones plus one console=, the serial port."""
+    return [arg for arg in arguments if not arg.startswith("console=")] + [SERIAL_CONSOLE]
+
+
+def serial_title(title: str) -> str:
+    return title + SERIAL_TITLE_SUFFIX
 
 
 def add_arguments(line: str, arguments: list[str], *, media: str) -> str:
     """`line` (an isolinux append or GRUB linux line) with `arguments` set.
 
-    Arguments with the same key (text before '=') are replaced; console= is
-    replaced as a group because it is repeatable. photon.media= is kept, or
-    added as `media` when missing (ks=cdrom: fails without it).
+    Arguments with the same key (text before '=') are replaced. Every
+    console= already on the line is dropped: the launcher accepts one at
+    most, so only `arguments` decide. photon.media= is kept, or added as
+    `media` when missing (ks=cdrom: fails without it).
     """
     words = line.split()
-    new_keys = {arg.split("=", 1)[0] for arg in arguments}
+    new_keys = {arg.split("=", 1)[0] for arg in arguments} | {"console"}
     kept = [word for word in words if word.split("=", 1)[0] not in new_keys]
     if not any(word.startswith("photon.media=") for word in kept):
         kept.append(f"photon.media={media}")
@@ -69,8 +89,12 @@ def edit_isolinux_cfg(text: str) -> str:
 
 
 def edit_isolinux_menu(text: str, arguments: list[str], title: str, *, default_label: str | None = None) -> str:
-    """menu.cfg: the default label gets the arguments and a telling title."""
+    """menu.cfg: the default label gets the arguments and a telling title; a serial twin follows it."""
     lines = text.splitlines()
+    # An earlier edit's serial twin is rebuilt from the default entry below.
+    for name, start, end in reversed(_isolinux_labels(lines)):
+        if name == SERIAL_LABEL:
+            del lines[start:end]
     blocks = _isolinux_labels(lines)
     if not blocks:
         raise InvalidArtifact("isolinux menu.cfg has no 'label' entry to boot")
@@ -87,13 +111,31 @@ def edit_isolinux_menu(text: str, arguments: list[str], title: str, *, default_l
     append_at = next((i for i in range(start, end) if lines[i].strip().lower().startswith("append ")), None)
     if append_at is None:
         raise InvalidArtifact(f"isolinux menu.cfg: label {target[0]} has no 'append' line for the kernel arguments")
-    lines[append_at] = add_arguments(lines[append_at], arguments, media="cdrom")
+    original_append = lines[append_at]
+    lines[append_at] = add_arguments(original_append, arguments, media="cdrom")
     label_at = next((i for i in range(start, end) if lines[i].strip().lower().startswith("menu label")), None)
     indent = lines[append_at][: len(lines[append_at]) - len(lines[append_at].lstrip())]
     if label_at is None:
         lines.insert(start + 1, f"{indent}menu label ^{title}")
+        end += 1
+        append_at += 1
     else:
         lines[label_at] = f"{indent}menu label ^{title}"
+    twin = [f"label {SERIAL_LABEL}"]
+    for i in range(start + 1, end):
+        word = lines[i].strip().lower()
+        if word == "menu default" or not word:
+            continue
+        if word.startswith("menu label"):
+            # ^s: the key that picks this entry in the menu.
+            twin.append(f"{indent}menu label {serial_title(title).replace('serial port', '^serial port')}")
+        elif i == append_at:
+            twin.append(add_arguments(original_append, serial_arguments(arguments), media="cdrom"))
+        else:
+            twin.append(lines[i])
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    lines[end:end] = twin
     return "\n".join(lines) + "\n"
 
 
@@ -125,13 +167,15 @@ _GRUB_TERMINAL_OUTPUT = re.compile(r"^\s*terminal_output\b")
 
 
 def edit_grub_cfg(text: str, arguments: list[str], title: str) -> str:
-    """grub.cfg: short timeout, serial terminal if the GRUB image has it, the default entry edited."""
+    """grub.cfg: short timeout, serial terminal if the GRUB image has it, the default entry edited,
+    its serial twin right after it."""
     lines = text.splitlines()
     default = 0
     for line in lines:
         match = _GRUB_DEFAULT.match(line)
         if match:
             default = int(match.group(1))
+    lines = _drop_serial_entries(lines)
     entries = [i for i, line in enumerate(lines) if _GRUB_MENUENTRY.match(line)]
     if not entries:
         raise InvalidArtifact("grub.cfg has no menuentry to boot")
@@ -139,9 +183,15 @@ def edit_grub_cfg(text: str, arguments: list[str], title: str) -> str:
     linux_at = next((i for i in range(entry, len(lines)) if _GRUB_LINUX.match(lines[i])), None)
     if linux_at is None:
         raise InvalidArtifact("grub.cfg: the default menuentry has no 'linux' line for the kernel arguments")
-    lines[linux_at] = add_arguments(lines[linux_at], arguments, media="cdrom")
+    original_linux = lines[linux_at]
+    lines[linux_at] = add_arguments(original_linux, arguments, media="cdrom")
     match = _GRUB_MENUENTRY.match(lines[entry])
     lines[entry] = f'{match.group(1)}menuentry "{title}"{match.group(3)}'
+    close_at = _grub_entry_end(lines, entry)
+    twin = list(lines[entry:close_at + 1])
+    twin[0] = f'{match.group(1)}menuentry "{serial_title(title)}"{match.group(3)}'
+    twin[linux_at - entry] = add_arguments(original_linux, serial_arguments(arguments), media="cdrom")
+    lines[close_at + 1:close_at + 1] = [""] + twin
 
     out = []
     saw_timeout = False
@@ -162,3 +212,25 @@ def edit_grub_cfg(text: str, arguments: list[str], title: str) -> str:
     if not saw_timeout:
         out.insert(0, f"set timeout={GRUB_TIMEOUT}")
     return "\n".join(out) + "\n"
+
+
+def _grub_entry_end(lines: list[str], entry: int) -> int:
+    """The line of the `}` closing the menuentry that starts at `entry` (braces counted)."""
+    depth, opened = 0, False
+    for index in range(entry, len(lines)):
+        depth += lines[index].count("{") - lines[index].count("}")
+        opened = opened or "{" in lines[index]
+        if opened and depth <= 0:
+            return index
+    raise InvalidArtifact("grub.cfg: a menuentry has no closing '}'")
+
+
+def _drop_serial_entries(lines: list[str]) -> list[str]:
+    """`lines` without the serial twins of an earlier edit (and the blank line before each)."""
+    for index, line in enumerate(lines):
+        match = _GRUB_MENUENTRY.match(line)
+        if match and match.group(2).strip("\"'").endswith(SERIAL_TITLE_SUFFIX):
+            end = _grub_entry_end(lines, index)
+            start = index - 1 if index > 0 and not lines[index - 1].strip() else index
+            return _drop_serial_entries(lines[:start] + lines[end + 1:])
+    return lines

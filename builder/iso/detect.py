@@ -5,7 +5,19 @@ installer ISO has /isolinux/vmlinuz + initrd.img, an RPM repository under
 /RPMS with repodata, and the /PHOTON_VMWARE_CD marker; RPM file names carry
 the release's dist tag (.ph3/.ph4/.ph5); 4.0 and 5.0 install with the
 photon-os-installer package, whose version decides which kickstart keys are
-accepted; 3.0 has its installer as /installer/isoInstaller.py in the initrd.
+accepted; 3.0 has its installer as Python sources under /installer/ in the
+initrd, and its ISO revisions differ (photon.md section 0, from the
+installer/ sources at each ISO's build commit in vmware/photon):
+
+- 3.0 GA (26156e2): installer.py has no known_keys; iso_config.py rebuilds
+  `packages` from packagelist_file + additional_packages, there is no
+  additional_files, and the CD is mounted at /mnt/cdrom;
+- 3.0 Rev2 (9355405): known_keys without linux_flavor (the installer aborts
+  on it), CD at /mnt/cdrom;
+- 3.0 Rev3 (a383732): known_keys with linux_flavor, media at /mnt/media.
+
+The kickstart needs linux_flavor, packages, additional_files and /mnt/media,
+so only Rev3 is accepted; GA and Rev2 are refused in one line.
 """
 
 import gzip
@@ -29,6 +41,12 @@ _DIST_TAG = re.compile(r"\.ph(\d+)\.[A-Za-z0-9_]+\.rpm$")
 _RELEASE_RPM = re.compile(r"^photon-release-(\d+\.\d+)-")
 _INSTALLER_RPM = re.compile(r"^photon-os-installer-(\d+)\.(\d+)")
 _INSTALLER_IN_INITRD = re.compile(rb"site-packages/photon_installer-(\d+)\.(\d+)")
+PHOTON3_SOURCES = ("installer/installer.py", "installer/isoInstaller.py", "installer/iso_config.py")
+MEDIA_MOUNT = "/mnt/media"  # where the kickstart's additional_files expects the ISO
+_KNOWN_KEYS = re.compile(r"known_keys\s*=\s*\{([^}]*)\}")
+_QUOTED = re.compile(r"['\"]([A-Za-z0-9_]+)['\"]")
+_MOUNT_PATH = re.compile(r"mount_path\s*=\s*['\"](/[^'\"]+)['\"]")
+USE_INSTEAD = "use a Photon OS 3.0 Rev3, 4.0 or 5.0 ISO"
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,7 @@ class PhotonIso:
     volume_label: str
     rpm_count: int
     notes: tuple[str, ...] = field(default=())
+    revision: str | None = None  # 3.0 only: "Rev3" (GA and Rev2 are refused)
 
     @property
     def flavor(self) -> str:
@@ -73,6 +92,12 @@ def detect(image: IsoImage) -> PhotonIso:
     if MARKER not in files:
         notes.append(f"{MARKER} is missing (stock ISOs have it); continuing")
     installer = _installer_generation(image, release, rpms)
+    revision = None
+    if release == "3.0":
+        found3 = photon3_revision(_initrd_files(image, PHOTON3_SOURCES))
+        if found3.refusal:
+            raise InvalidArtifact(f"{image.path.name} is Photon OS 3.0 {found3.name}: {found3.refusal}; {USE_INSTEAD}")
+        revision = found3.name
     entries = image.boot_entries()
     bios = next((entry for entry in entries if entry.platform == "BIOS"), None)
     bios_loader = None
@@ -87,7 +112,53 @@ def detect(image: IsoImage) -> PhotonIso:
         raise InvalidArtifact(f"{image.path.name} has no El Torito boot entry; it cannot boot an installer")
     if bios is None:
         notes.append("no BIOS boot entry: the appliance ISO will boot under UEFI only")
-    return PhotonIso(release, installer, bios_loader, uefi, image.volume_label, len(rpms), tuple(notes))
+    return PhotonIso(release, installer, bios_loader, uefi, image.volume_label, len(rpms), tuple(notes),
+                     revision=revision)
+
+
+@dataclass(frozen=True)
+class Photon3Revision:
+    """What a 3.0 initrd's installer sources say: which ISO revision, and why the build cannot use it."""
+
+    name: str  # "GA", "Rev2", "Rev3" or "(unknown revision)"
+    known_keys: frozenset[str] | None
+    mount_path: str | None
+    refusal: str | None  # None: the kickstart works with this installer
+
+
+def photon3_revision(sources: dict[str, bytes]) -> Photon3Revision:
+    """Tell 3.0 GA, Rev2 and Rev3 apart from /installer/{installer,isoInstaller,iso_config}.py."""
+    installer = sources.get("installer/installer.py", b"").decode("utf-8", "replace")
+    mounts = [match for name in ("installer/isoInstaller.py", "installer/iso_config.py")
+              for match in _MOUNT_PATH.findall(sources.get(name, b"").decode("utf-8", "replace"))]
+    mount = mounts[0] if mounts else None
+    if not installer:
+        return Photon3Revision("(unknown revision)", None, mount,
+                               "its initrd has no /installer/installer.py, so its kickstart keys cannot be checked")
+    keys_match = _KNOWN_KEYS.search(installer)
+    if keys_match is None:
+        return Photon3Revision(
+            "GA", None, mount,
+            "its installer replaces the kickstart's packages with packagelist_file + additional_packages, "
+            f"has no additional_files and mounts the CD at {mount or '/mnt/cdrom'}")
+    keys = frozenset(_QUOTED.findall(keys_match.group(1)))
+    if "linux_flavor" not in keys:
+        return Photon3Revision("Rev2", keys, mount,
+                               f"its installer aborts on the kickstart key linux_flavor and mounts the CD at "
+                               f"{mount or '/mnt/cdrom'}")
+    if mount != MEDIA_MOUNT:
+        return Photon3Revision("(unknown revision)", keys, mount,
+                               f"its installer mounts the CD at {mount or 'an unknown place'}, not {MEDIA_MOUNT}")
+    return Photon3Revision("Rev3", keys, mount, None)
+
+
+def _initrd_files(image: IsoImage, wanted) -> dict[str, bytes]:
+    """The contents of the `wanted` paths (relative, e.g. "installer/installer.py") in the initrd."""
+    try:
+        with image.open(INITRD) as stream:
+            return dict(cpio_files(gzip.GzipFile(fileobj=stream), set(wanted)))
+    except (OSError, EOFError, zlib.error):
+        return {}
 
 
 def _release(rpm_names: list[str]) -> str | None:
@@ -139,6 +210,30 @@ def _scan_initrd(image: IsoImage) -> tuple[int, int] | None:
 
 def cpio_names(stream, limit: int = 200_000):
     """Yield the names in a newc cpio stream, skipping file data (bounded by `limit` entries)."""
+    for name, _data in _cpio_entries(stream, frozenset(), limit):
+        yield name
+
+
+def cpio_files(stream, wanted: set[str], limit: int = 200_000):
+    """Yield (path, data) for the `wanted` relative paths found in a newc cpio stream ("./" ignored)."""
+    left = set(wanted)
+    for name, data in _cpio_entries(stream, frozenset(wanted), limit):
+        if data is not None:
+            yield name, data
+            left.discard(name)
+            if not left:
+                return
+
+
+def _relative(name: bytes) -> str:
+    text = name.decode("utf-8", "replace")
+    while text.startswith(("./", "/")):
+        text = text[2:] if text.startswith("./") else text[1:]
+    return text
+
+
+def _cpio_entries(stream, wanted: frozenset, limit: int):
+    """(name, data or None) per entry: names as bytes when nothing is wanted, else relative str paths."""
     for _ in range(limit):
         header = stream.read(110)
         if len(header) < 110 or header[:6] not in (b"070701", b"070702"):
@@ -149,7 +244,16 @@ def cpio_names(stream, limit: int = 200_000):
         stream.read((4 - (110 + name_size) % 4) % 4)
         if name == b"TRAILER!!!":
             return
-        yield name
+        if wanted:
+            path = _relative(name)
+            if path in wanted:
+                data = stream.read(file_size)
+                stream.read((4 - file_size % 4) % 4)
+                yield path, data
+                continue
+            yield path, None
+        else:
+            yield name, None
         remaining = file_size + (4 - file_size % 4) % 4
         while remaining > 0:
             chunk = stream.read(min(remaining, 1 << 20))

@@ -39,6 +39,9 @@ def load_profile_json(path):
 
 def apply(args):
     profile = load_profile_json(args.profile)
+    failure = pipeline.install_failure(args.root)
+    if failure:
+        _error("the install of this appliance failed: %s; see /var/log/appliance-install.log" % failure)
     source, xml_text = read_environment(args.env, log=_log)
     if xml_text is None:
         configured = os.path.exists(os.path.join(args.root, pipeline.STATE_FILE))

@@ -16,6 +16,8 @@ from .form import form_for
 from .settings import validate
 
 STATE_FILE = "var/lib/appliance-agent/state.json"
+# Written by the install's postinstall (kickstart/postinstall.sh) when a step failed.
+INSTALL_FAILED = "etc/appliance/install-failed"
 SHADOW = "etc/shadow"
 AUTHORIZED_KEYS = "root/.ssh/authorized_keys"
 SSHD_CONFIG = "etc/ssh/sshd_config"
@@ -64,6 +66,12 @@ def system_edits(settings, hashes, root):
     return outputs
 
 
+def install_failure(root):
+    """What the install reported as failed (one line), or None after a clean install."""
+    text = (files.read_current(root, INSTALL_FAILED) or b"").decode("utf-8", "replace").strip()
+    return text.splitlines()[0] if text else None
+
+
 def configure(xml_text, profile, root="/", check=True, activate=False, log=print):
     """Configure the node under `root` from an OVF environment; all or nothing."""
     properties = parse_environment(xml_text)
@@ -73,7 +81,7 @@ def configure(xml_text, profile, root="/", check=True, activate=False, log=print
     settings = validate(properties, profile)
     state = load_state(root)
     hashes = render.password_hashes(settings, state.get("hashes", {}))
-    outputs = render.render(settings, hashes, profile.templates)
+    outputs = render.render(settings, hashes, profile.templates, install_failure=install_failure(root))
     outputs += system_edits(settings, hashes, root)
     new_state = {"properties": _properties_digest(properties, profile), "hashes": hashes, "role": settings.role}
     outputs.append(render.OutputFile(STATE_FILE, (json.dumps(new_state, indent=2, sort_keys=True) + "\n").encode("utf-8"), mode=0o600))

@@ -152,8 +152,11 @@ def password_hashes(settings, previous):
     return hashes
 
 
-def render(settings, hashes, overrides=None):
-    """All files generated from templates, as OutputFile items in a fixed order."""
+def render(settings, hashes, overrides=None, install_failure=None):
+    """All files generated from templates, as OutputFile items in a fixed order.
+
+    `install_failure`: what the install reported as failed, repeated on the banner.
+    """
     env = template_environment(overrides)
     profile = settings.profile
     stats_users = [{"name": "admin", "hash": hashes["stats.admin_password"], "group": "admin"}]
@@ -172,6 +175,7 @@ def render(settings, hashes, overrides=None):
         "peers_section": "lbpair",
         "peer_names": {"MASTER": "lb-master", "BACKUP": "lb-backup"},
         "network_file": NETWORK_FILE,
+        "install_failure": install_failure,
     }
 
     def text(template, *keys):

@@ -4,23 +4,23 @@ The layout follows ../shared/reference/photon.md section 1: isolinux (Debian's
 syslinux 6 modules, the stock Photon isolinux.cfg/menu.cfg), a GRUB EFI
 image in boot/grub2/efiboot.img reading /boot/grub2/grub.cfg from the ISO,
 RPMS/ with repodata, the PHOTON_VMWARE_CD marker, mkisofs options of the
-Photon builders. The kernel is Debian's; the initrd is a tiny busybox system
-that prints /proc/cmdline to the serial port and powers off, so a boot test
-shows exactly what the boot loader passed to the installer kernel.
+Photon builders. The kernel is Debian's; the initrd is tests/bootchain.py's
+stock-Photon-like boot chain (gettys, autologin, the launcher's terminal
+rule) with a stand-in photon-installer that reports on the serial port the
+terminal it was started on and the kernel command line, then powers off.
 """
 
 import glob
-import gzip
-import io
 import os
 import random
 import shutil
-import stat
 import subprocess
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
-CMDLINE_MARKER = "FIXTURE-CMDLINE:"
+from tests import bootchain
+
+INSTALLER_MARKER = "FIXTURE-INSTALLER:"
 
 STOCK_ISOLINUX_CFG = """include menu.cfg
 default vesamenu.c32
@@ -67,10 +67,11 @@ GRUB_MODULES = (
     "probe echo test serial terminal all_video gfxterm font efi_gop loadenv"
 ).split()
 
-INIT_SCRIPT = f"""#!/bin/busybox sh
-/bin/busybox mount -t proc proc /proc
-/bin/busybox echo "{CMDLINE_MARKER} $(/bin/busybox cat /proc/cmdline)" > /dev/ttyS0
-/bin/busybox poweroff -f
+# The stand-in photon-installer: says where it runs and with what, on the UART, then powers off.
+REPORTING_INSTALLER = f"""#!/bin/busybox sh
+echo "{INSTALLER_MARKER} tty=$(tty) cwd=$(pwd) args=$* cmdline=$(cat /proc/cmdline)" > /dev/ttyS0
+sync
+poweroff -f
 """
 
 
@@ -81,38 +82,9 @@ def kernel_path() -> Path:
     return Path(found[-1])
 
 
-def newc_cpio(entries) -> bytes:
-    """A newc cpio archive of (name, mode, data, rdev_major, rdev_minor) entries."""
-    out = io.BytesIO()
-    for ino, (name, mode, data, major, minor) in enumerate(list(entries) + [("TRAILER!!!", 0, b"", 0, 0)], 1):
-        encoded = name.encode() + b"\0"
-        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, major, minor, len(encoded), 0]
-        out.write(b"070701" + b"".join(b"%08X" % value for value in fields) + encoded)
-        out.write(b"\0" * ((4 - out.tell() % 4) % 4))
-        out.write(data)
-        out.write(b"\0" * ((4 - out.tell() % 4) % 4))
-    return out.getvalue()
-
-
-def busybox_initrd(extra_files=()) -> bytes:
-    busybox = Path("/bin/busybox").read_bytes()
-    entries = [
-        ("bin", stat.S_IFDIR | 0o755, b"", 0, 0),
-        ("dev", stat.S_IFDIR | 0o755, b"", 0, 0),
-        ("proc", stat.S_IFDIR | 0o755, b"", 0, 0),
-        ("dev/console", stat.S_IFCHR | 0o600, b"", 5, 1),
-        ("dev/ttyS0", stat.S_IFCHR | 0o600, b"", 4, 64),
-        ("bin/busybox", stat.S_IFREG | 0o755, busybox, 0, 0),
-        ("init", stat.S_IFREG | 0o755, INIT_SCRIPT.encode(), 0, 0),
-    ]
-    for name, data in extra_files:
-        parts = name.split("/")
-        for index in range(1, len(parts)):
-            directory = "/".join(parts[:index])
-            if not any(entry[0] == directory for entry in entries):
-                entries.append((directory, stat.S_IFDIR | 0o755, b"", 0, 0))
-        entries.append((name, stat.S_IFREG | 0o644, data, 0, 0))
-    return gzip.compress(newc_cpio(entries), mtime=0)
+def installer_initrd(extra_files=(), *, release: str = "5.0") -> bytes:
+    """A stock-Photon-like initrd whose photon-installer is the reporting stand-in."""
+    return bootchain.stock_initrd(REPORTING_INSTALLER, extra_files, release=release)
 
 
 def grub_efi_image(workdir: Path) -> Path:
@@ -141,13 +113,14 @@ def make_photon_iso(
     isohybrid: bool = False,
     label: str = "PHOTON_20250101",
     filler_bytes: int = 0,
+    photon3_revision: str = "Rev3",
 ) -> Path:
     """Build a Photon-like installer ISO in `workdir` and return its path.
 
     `rpms` are RPM files put under RPMS/<arch>/ with repodata made by
     createrepo_c. `installer_in_initrd` ("2.7") puts a photon_installer
     egg-info into the initrd, as 4.0/5.0 ISOs have; release "3.0" puts
-    /installer/isoInstaller.py there.
+    stand-ins of that revision's /installer/*.py there (tests/iso/photon3.py).
     """
     tree = workdir / "tree"
     if tree.exists():
@@ -165,11 +138,13 @@ def make_photon_iso(
     shutil.copy(kernel_path(), isolinux / "vmlinuz")
     extra = []
     if release == "3.0":
-        extra.append(("installer/isoInstaller.py", b"# Photon 3.0 installer stand-in\n"))
+        from . import photon3
+
+        extra.extend(photon3.initrd_files(photon3_revision))
     elif installer_in_initrd:
         extra.append((f"usr/lib/python3.11/site-packages/photon_installer-{installer_in_initrd}-py3.11.egg-info/PKG-INFO",
                       b"Name: photon-installer\n"))
-    (isolinux / "initrd.img").write_bytes(busybox_initrd(extra))
+    (isolinux / "initrd.img").write_bytes(installer_initrd(extra, release=release))
     (grub / "grub.cfg").write_text(STOCK_GRUB_CFG)
     shutil.copy(grub_efi_image(workdir), grub / "efiboot.img")
     (tree / "PHOTON_VMWARE_CD").write_bytes(b"")
@@ -208,44 +183,23 @@ def kvm_available() -> bool:
     return os.access("/dev/kvm", os.R_OK | os.W_OK)
 
 
-def boot_cmdline(iso: Path, workdir: Path, *, firmware: str, seconds: float) -> tuple[str | None, float]:
-    """Boot `iso` in qemu with no input; return (kernel command line or None, seconds taken).
+@dataclass
+class InstallerStart:
+    """Where and how the stand-in installer was started (None fields: it was not)."""
 
-    None means the fixture kernel did not start within `seconds`.
-    """
-    log = workdir / f"serial-{firmware}.log"
-    log.unlink(missing_ok=True)
-    command = [
-        "qemu-system-x86_64", "-m", "512", "-display", "none", "-no-reboot",
-        "-serial", f"file:{log}", "-monitor", "none",
-        "-accel", "tcg",
-    ]
-    if firmware == "bios":
-        command += ["-machine", "pc", "-cdrom", str(iso), "-boot", "d"]
-    else:
-        code = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
-        variables = workdir / "OVMF_VARS.fd"
-        shutil.copy("/usr/share/OVMF/OVMF_VARS_4M.fd", variables)
-        command += [
-            "-machine", "q35",
-            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
-            "-drive", f"if=pflash,format=raw,unit=1,file={variables}",
-            "-cdrom", str(iso),
-        ]
-    started = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        while time.monotonic() - started < seconds:
-            exited = process.poll() is not None
-            if log.exists():
-                for line in log.read_text(errors="replace").splitlines():
-                    if CMDLINE_MARKER in line:
-                        return line.split(CMDLINE_MARKER, 1)[1].strip(), time.monotonic() - started
-            if exited:
-                break
-            time.sleep(0.25)
-        return None, time.monotonic() - started
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
+    tty: str | None
+    cmdline: list[str] | None
+    args: str | None
+    report: bootchain.BootReport
+
+
+def boot_installer(iso: Path, workdir: Path, *, firmware: str, seconds: float) -> InstallerStart:
+    """Boot `iso` in qemu with no input and report whether, where and with what the installer started."""
+    report = bootchain.watch_boot(iso, workdir, firmware=firmware, seconds=seconds, done_marker=INSTALLER_MARKER)
+    found = report.find(INSTALLER_MARKER)
+    if found is None:
+        return InstallerStart(None, None, None, report)
+    tty = found.split("tty=", 1)[1].split(" ", 1)[0]
+    args = found.split(" args=", 1)[1].split(" cmdline=", 1)[0]
+    cmdline = found.split(" cmdline=", 1)[1].split()
+    return InstallerStart(tty, cmdline, args, report)

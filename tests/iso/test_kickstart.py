@@ -22,8 +22,13 @@ def make(profile=None):
 
 
 def test_key_sets_follow_the_installers():
-    assert "release_version" in kickstart.known_keys("3.0")
-    assert "release_version" not in kickstart.known_keys("1.0")
+    # 3.0 is Rev3's set (a383732): linux_flavor yes, the later branch's release_version no
+    assert "linux_flavor" in kickstart.known_keys("3.0") and "release_version" not in kickstart.known_keys("3.0")
+    assert "photon_docker_image" in kickstart.known_keys("1.0")
+    # only 4.0 GA's patched 1.0-6 is relied on for these two; 2.0-5 and later remove them
+    for key in ("insecure_installation", "photon_release_version"):
+        assert key in kickstart.known_keys("1.0")
+        assert not any(key in kickstart.known_keys(gen) for gen in ("2.0", "2.1", "2.3", "2.4", "2.7"))
     assert "install_linux_esx" in kickstart.known_keys("2.3")
     assert "install_linux_esx" not in kickstart.known_keys("2.4")
     assert "repos" in kickstart.known_keys("2.2") and "repos" not in kickstart.known_keys("2.1")

@@ -69,7 +69,7 @@ def test_postinstall_generalizes_only_when_asked():
     from builder.iso.kickstart import postinstall_lines
 
     text = "\n".join(postinstall_lines())
-    assert 'if [ "${APPLIANCE_GENERALIZE:-}" = yes ]; then' in text
+    assert '[ "${APPLIANCE_GENERALIZE:-}" = yes ] && generalize_for_cloning' in text
     assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
 
 
