@@ -80,7 +80,10 @@ class InstallWatch:
         if general is None:
             return None
         if general.status == "PACKAGE" and len(general.words) == 2:
-            self.packages.append({"name": general.words[0], "version": general.words[1]})
+            # the installer's own log may repeat the postinstall's lines on the console
+            entry = {"name": general.words[0], "version": general.words[1]}
+            if entry not in self.packages:
+                self.packages.append(entry)
         elif general.status == "OK":
             self.generalized = True
             return "generalized"

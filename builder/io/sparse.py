@@ -22,11 +22,19 @@ class SparseReader:
         self.data_end = -1  # the current data run ends here (exclusive)
 
     def read(self, count: int = -1) -> bytes:
+        """Exactly `count` bytes (fewer only at the end of the file), like a regular file's read."""
         if count < 0:
             count = self.size - self.position
         count = min(count, self.size - self.position)
-        if count <= 0:
-            return b""
+        pieces = []
+        while count > 0:
+            piece = self._read_run(count)
+            pieces.append(piece)
+            count -= len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _read_run(self, count: int) -> bytes:
+        """Up to `count` bytes from one hole or one data run."""
         if self.position >= self.data_end:
             hole_end = self._next_data()
             if hole_end > self.position:
@@ -35,6 +43,8 @@ class SparseReader:
                 return ZEROS[:length] if length <= len(ZEROS) else bytes(length)
         length = min(count, self.data_end - self.position)
         data = os.pread(self.fd, length, self.position)
+        if not data:
+            raise OSError(f"{self.raw.name}: the file shrank while being read")
         self.position += len(data)
         return data
 

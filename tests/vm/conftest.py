@@ -24,3 +24,5 @@ def kernel() -> Path:
 
 # The stock-Photon-like fixture ISOs of the ISO tests (tests/iso/fixtures.py), shared here.
 from tests.iso.conftest import full_iso, photon_rpms  # noqa: E402,F401
+# The stand-in Photon installer ISO (tests/standin, issue 15 milestone 2): a real install in a VM.
+from tests.standin.conftest import photon_standin_root, standin_iso  # noqa: E402,F401
