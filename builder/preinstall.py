@@ -23,7 +23,7 @@ from .errors import BuildError
 from .vm.accel import Accelerator, choose_accelerator
 from .vm.host import find_firmware, find_qemu
 from .vm.installer import installer_boot
-from .vm.machine import Drive, Vm, VmSpec
+from .vm.machine import Drive, Vm, VmSpec, terminate_cleanly
 from .vm.serial import parse_marker, tail
 
 INSTALL_TAG = "appliance-install"
@@ -100,7 +100,7 @@ def install(iso: Path, disk: Path, *, capacity: int, firmware: str, console_log:
     """Install `iso` onto a new raw `disk` of `capacity` bytes; raises InstallFailed with the reason."""
     qemu = find_qemu("--preinstall")
     found_firmware = find_firmware(firmware, "--preinstall")
-    with tempfile.TemporaryDirectory(prefix="preinstall-") as workdir:
+    with terminate_cleanly(), tempfile.TemporaryDirectory(prefix="preinstall-") as workdir:
         boot = installer_boot(iso, Path(workdir))
         accelerator = accelerator or choose_accelerator(boot.kernel, qemu=qemu)
         log(f"install: {accelerator.describe()}")

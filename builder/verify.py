@@ -30,7 +30,7 @@ from .ova.archive import read_ova
 from .ova.ovf import read_descriptor
 from .vm.accel import Accelerator, choose_accelerator
 from .vm.host import QEMU_IMG, find_firmware, find_qemu, find_tool
-from .vm.machine import Drive, Nic, Vm, VmSpec
+from .vm.machine import Drive, Nic, Vm, VmSpec, terminate_cleanly
 from .vm.network import unix_link
 from .vm.serial import parse_marker
 
@@ -184,7 +184,7 @@ def verify(ova: Path, profile, *, logs: Path, firmware: str | None = None, memor
     logs = Path(logs)
     logs.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="verify-") as workdir:
+    with terminate_cleanly(), tempfile.TemporaryDirectory(prefix="verify-") as workdir:
         work = Path(workdir)
         base = _system_disk(ova, contents, work, qemu_img, firmware, logs, install_time_limit, log, progress)
         accelerator = choose_accelerator(qemu=qemu)

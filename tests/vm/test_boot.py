@@ -173,3 +173,28 @@ def test_host_writes_to_the_guests_serial_port(kernel, tmp_path):
         vm.send_serial("hello-guest\n")
         got = vm.wait(marker(), 60)
         assert got.reason == "marker" and got.value.words == ("hello-guest",)
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    # a child process that starts a paused VM, then gets SIGTERM: no qemu, no private files left
+    import signal
+    import subprocess
+    import sys
+
+    require_qemu()
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from builder.vm.host import find_firmware\n"
+        "from builder.vm.machine import Vm, VmSpec, terminate_cleanly\n"
+        "spec = VmSpec('term', find_firmware('efi'), memory_mib=64, extra=('-S',))\n"
+        "with terminate_cleanly(), Vm(spec, console=Path(sys.argv[1]), accel='tcg') as vm:\n"
+        "    print(vm.process.pid, vm.private, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "c.log")], stdout=subprocess.PIPE,
+                             text=True)
+    pid, private = child.stdout.readline().split()
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == 143
+    assert _gone(int(pid)) and not os.path.exists(private)
