@@ -96,8 +96,12 @@ class InstallWatch:
 def install(iso: Path, disk: Path, *, capacity: int, firmware: str, console_log: Path,
             time_limit: float = DEFAULT_TIME_LIMIT, memory_mib: int = INSTALL_MEMORY_MIB, cpus: int = 2,
             accelerator: Accelerator | None = None, progress: Callable[[str, int, int], None] | None = None,
-            log: Callable[[str], None] = lambda _line: None) -> InstallResult:
-    """Install `iso` onto a new raw `disk` of `capacity` bytes; raises InstallFailed with the reason."""
+            log: Callable[[str], None] = lambda _line: None, generalized: bool = True) -> InstallResult:
+    """Install `iso` onto a new raw `disk` of `capacity` bytes; raises InstallFailed with the reason.
+
+    `generalized` False: the ISO's kickstart does not generalize (an ISO-carrying OVA being
+    verified), so the install's OK and the installer's reboot are the end.
+    """
     qemu = find_qemu("--preinstall")
     found_firmware = find_firmware(firmware, "--preinstall")
     with terminate_cleanly(), tempfile.TemporaryDirectory(prefix="preinstall-") as workdir:
@@ -112,16 +116,17 @@ def install(iso: Path, disk: Path, *, capacity: int, firmware: str, console_log:
         watch = InstallWatch()
         started = time.monotonic()
         with Vm(spec, console=console_log, accel=accelerator.name, qemu=qemu) as vm:
-            _watch(vm, watch, time_limit, console_log, progress, disk)
+            _watch(vm, watch, time_limit, console_log, progress, disk, generalized)
         result.seconds = time.monotonic() - started
     result.appliance = watch.installed
     result.packages = sorted(watch.packages, key=lambda package: package["name"])
-    log(f"install: {' '.join(watch.installed)} installed and generalized in {result.seconds:.0f} s "
+    log(f"install: {' '.join(watch.installed)} installed{' and generalized' if generalized else ''} in {result.seconds:.0f} s "
         f"({len(result.packages)} packages); console log {console_log}")
     return result
 
 
-def _watch(vm: Vm, watch: InstallWatch, time_limit: float, console_log: Path, progress, disk: Path) -> None:
+def _watch(vm: Vm, watch: InstallWatch, time_limit: float, console_log: Path, progress, disk: Path,
+           generalized: bool = True) -> None:
     deadline = time.monotonic() + time_limit
 
     def tick(_line=None):
@@ -135,6 +140,8 @@ def _watch(vm: Vm, watch: InstallWatch, time_limit: float, console_log: Path, pr
         if outcome.reason == "marker" and outcome.value == "failed":
             _fail(watch.failure, console_log)
         if outcome.reason == "marker" and outcome.value == "generalized":
+            break
+        if not generalized and watch.installed is not None:
             break
         if outcome.reason == "exited":
             if watch.installed is None:

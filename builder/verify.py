@@ -340,7 +340,7 @@ def _system_disk(ova, contents, work, qemu_img, firmware, logs, install_time_lim
         capacity = read_vmdk_info(_Window(raw, disk.offset, disk.size)).capacity_bytes
     raw_disk = work / "installed.raw"
     install(iso_path, raw_disk, capacity=capacity, firmware=firmware, console_log=logs / "install-console.log",
-            time_limit=install_time_limit, progress=progress, log=log)
+            time_limit=install_time_limit, progress=progress, log=log, generalized=False)
     iso_path.unlink()
     _run([qemu_img, "convert", "-f", "raw", "-O", "qcow2", str(raw_disk), str(base)])
     raw_disk.unlink()

@@ -108,3 +108,43 @@ def test_a_hanging_install_meets_the_time_limit(tmp_path, photon_standin_root, p
                                "(before the install reported")
     console = (tmp_path / "out" / "photon-lb-1.0.0-install-console.log").read_text(errors="replace")
     assert "injected fault: hang" in console  # it hung in the installer, not before it started
+
+
+@pytest.mark.slow
+def test_an_iso_carrying_ova_is_installed_then_verified(tmp_path, standin_iso, profile_file):
+    require_qemu()
+    out = tmp_path / "out"
+    built = cli("build", "--iso", standin_iso, "--profile", profile_file, "--format", "ova", "--out", out)
+    assert built.returncode == 0, built.stderr[-2000:]
+    result = cli("verify", out / "photon-lb-1.0.0.ova", "--profile", profile_file, "--logs", tmp_path / "logs")
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    assert "the OVA carries the installer ISO; installing it first" in result.stderr
+    assert result.stdout.splitlines()[-1].startswith("passed: 7 of 7 checks")
+
+
+@pytest.mark.slow
+def test_verify_fails_naming_the_check_when_a_node_is_broken(tmp_path, preinstalled, profile_file, monkeypatch):
+    # The BACKUP's environment broken (its peer outside the subnet): its agent refuses it, and
+    # verify names that check; the run goes on and reports the others.
+    from appliance_agent.ovfenv import build_environment
+    from appliance_agent.sample import sample_properties
+    from builder import verify
+    from builder.profile import load_profile
+
+    profile = load_profile(profile_file)
+    real = verify.environments
+
+    def broken_backup(*args, **kwargs):
+        documents = real(*args, **kwargs)
+        values = sample_properties(profile, "BACKUP")
+        values.update({"appliance.selftest": "drill", "ha.peer_ip": verify.BROKEN_PEER})
+        documents["BACKUP"] = build_environment(values)
+        return documents
+
+    monkeypatch.setattr(verify, "environments", broken_backup)
+    result = verify.verify(preinstalled / "photon-lb-1.0.0.ova", profile, logs=tmp_path / "logs", memory_mib=1024)
+    assert not result.passed
+    failed = {check.name: check.detail for check in result.checks if not check.passed}
+    assert "agent applied the BACKUP node" in failed
+    assert "refused: ha.peer_ip" in failed["agent applied the BACKUP node"]
+    assert next(check for check in result.checks if check.name == "agent applied the MASTER node").passed
