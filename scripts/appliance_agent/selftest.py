@@ -42,21 +42,27 @@ COMMANDS = ("stop-haproxy", "reboot")
 
 class Reporter:
     def __init__(self, serial=SERIAL):
-        self.serial = None
+        self.path = serial
+        self.serial = self._open()
+
+    def _open(self):
         try:
-            self.serial = open(serial, "w")
+            return open(self.path, "w")
         except OSError:
-            pass
+            return None
 
     def __call__(self, *words):
         line = "appliance-selftest: " + " ".join(str(word) for word in words)
         print(line, flush=True)
-        if self.serial is not None:
+        for _attempt in (1, 2):  # a terminal hung up under us (a getty leaving) is opened again
+            if self.serial is None:
+                return
             try:
                 self.serial.write(line + "\r\n")
                 self.serial.flush()
+                return
             except OSError:
-                pass
+                self.serial = self._open()
 
 
 def requested_mode(xml_text):
@@ -221,14 +227,16 @@ def run(xml_text, profile, say=None, root="/"):
     mode = requested_mode(xml_text)
     if not mode:
         return 0
-    say = say or Reporter()
     commands = None
     if mode == "drill":
         # A login prompt on the port would take the drill commands: the port is the self-test's
-        # now (Photon has none unless the kernel console is ttyS0). Opened before READY: a serial
-        # port nobody has open drops what it receives.
+        # now (Photon has none unless the kernel console is ttyS0). Stopped before the port is
+        # opened here: a getty hangs up the terminal as it goes, which would cut our descriptors.
         subprocess.run(["systemctl", "stop", "serial-getty@ttyS0.service"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
+    say = say or Reporter()
+    if mode == "drill":
+        # opened before READY: a serial port nobody has open drops what it receives
         commands = _serial_commands()
     report(xml_text, profile, say, root)
     vips = expected_vips(xml_text, profile) or [str(vip) for vip in _state_vips(root)]
