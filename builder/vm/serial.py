@@ -35,7 +35,8 @@ def parse_marker(line: str, tag: str) -> Marker | None:
     screen shows), and the tag must start the line or follow a blank or a
     `]` (a kernel time stamp, a journal prefix like `agent[312]: `). A
     marker quoted in a script the console echoes (`echo "tag: OK $x"`) is
-    not one: quotes and `$` never occur in a marker.
+    not one: the quote precedes the tag, and `$` (an unexpanded variable)
+    never occurs in a marker. Other quotes may: "this node's subnet".
     """
     for segment in reversed(line.split("\r")):
         marker = _marker_in(clean_line(segment), tag)
@@ -49,7 +50,7 @@ def _marker_in(text: str, tag: str) -> Marker | None:
     while start != -1:
         if start == 0 or text[start - 1] in " \t]":
             found = MARKER.match(text, start)
-            if found and found.group("tag") == tag and not any(char in found.group(0) for char in "\"'`$"):
+            if found and found.group("tag") == tag and "$" not in found.group(0):
                 rest = found.group("rest") or ""
                 return Marker(tag, found.group("status"), tuple(rest.split()), text[start:])
         start = text.find(tag + ": ", start + 1)

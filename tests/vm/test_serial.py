@@ -76,3 +76,8 @@ def test_marker_behind_ovmfs_screen_escapes():
     # OVMF clears the screen with ECMA-48 private parameters ("=3h") just before Linux starts
     line = "\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01Hvm-test: HELLO one two"
     assert parse_marker(line, "vm-test").words == ("one", "two")
+
+
+def test_apostrophes_in_a_reason_are_kept():
+    line = "appliance-selftest: ENV invalid ha.peer_ip: 203.0.113.9 is outside this node's subnet"
+    assert parse_marker(line, "appliance-selftest").words[-2:] == ("node's", "subnet")
