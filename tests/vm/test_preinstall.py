@@ -143,7 +143,7 @@ def test_an_iso_carrying_ova_from_a_full_iso_warns_and_names_the_small_ways(full
 
 @pytest.mark.slow
 def test_preinstall_of_an_iso_that_does_not_install_stops_with_the_console_log(full_iso, tmp_path):
-    # The fixture initrd prints its kernel command line and powers off: no install marker.
+    # The fixture's stand-in installer only reports how it was started: no install marker.
     require_qemu()
     out = tmp_path / "out"
     result = run_cli("build", "--iso", full_iso, "--out", out, "--format", "ova", "--preinstall")
@@ -152,9 +152,12 @@ def test_preinstall_of_an_iso_that_does_not_install_stops_with_the_console_log(f
     assert lines[0].startswith("Error: the VM stopped (qemu exit status 0) before the install reported success")
     console = out / "photon-lb-1.0.0-install-console.log"
     assert f"Error: console log of the install VM: {console}" in lines
-    # the installer kernel ran from the ISO with the kickstart and the serial port as its one console
-    cmdline = next(line for line in console.read_text(errors="replace").splitlines()
-                   if fixtures.CMDLINE_MARKER in line).split()
+    # the installer kernel ran from the ISO with the kickstart and the serial port as its one console,
+    # so the stock launcher started the (reporting) installer there
+    report = next(line for line in console.read_text(errors="replace").splitlines()
+                  if fixtures.INSTALLER_MARKER in line)
+    assert "tty=/dev/ttyS0" in report.split()
+    cmdline = report.split("cmdline=", 1)[1].split()
     assert "ks=cdrom:/appliance/ks.json" in cmdline
     assert [word for word in cmdline if word.startswith("console=")] == ["console=ttyS0,115200n8"]
     assert sorted(path.name for path in out.iterdir()) == [console.name]  # no OVA, no partials
