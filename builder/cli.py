@@ -313,8 +313,16 @@ class ProgressBars:
 @click.option("--quiet", "-q", is_flag=True, help="Only print errors and the output paths.")
 @click.option("--mirror", default=None, metavar="URL",
               help="Base URL laid out like https://packages.broadcom.com/photon (env BUILD_APPLIANCE_MIRROR).")
+@click.option("--preinstall", is_flag=True,
+              help="Install the appliance in a local qemu VM now; the OVA carries the installed disk and no ISO "
+                   "(needs qemu; KVM when it works, else software emulation).")
+@click.option("--install-time-limit", type=click.IntRange(min=10), default=3600, show_default=True,
+              metavar="SECONDS", help="With --preinstall: give up on the install after this long.")
+@click.option("--verify", "verify_after", is_flag=True,
+              help="Then boot a MASTER and a BACKUP from the OVA in local VMs and check the pair "
+                   "(as `build-appliance verify`); the build fails if a check fails.")
 def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo_urls, cache_dir, profile_path,
-          out_dir, formats, rpm_dirs, checksum, quiet, mirror):
+          out_dir, formats, rpm_dirs, checksum, quiet, mirror, preinstall, install_time_limit, verify_after):
     """Build the appliance: an unattended-install ISO and an OVA.
 
     The ISO installs Photon with HAProxy, keepalived and the first-boot
@@ -361,6 +369,8 @@ def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo
         epoch=source_date_epoch(),
         fetch_missing=fetch_missing,
         fetch=fetch,
+        preinstall=preinstall,
+        install_time_limit=float(install_time_limit),
     )
     progress = ProgressBars(enabled=not quiet and sys.stderr.isatty(), verb="writing")
     log = (lambda line: None) if quiet else (lambda line: (progress.close(), click.echo(line, err=True)))
@@ -374,6 +384,62 @@ def build(iso_path, release, flavor, iso_sha256, iso_sha512, fetch_missing, repo
     click.echo(str(config.info_out))
     if checksum:
         click.echo(str(config.sums_out))
+    if verify_after:
+        if "ova" not in outputs:
+            raise click.UsageError("--verify checks the OVA: use --format ova or both")
+        _verify_and_report(config.ova_out, config.profile, out_dir / f"{config.base_name}-verify",
+                           quiet=quiet, install_time_limit=float(install_time_limit), info=config.info_out)
+
+
+def _verify_and_report(ova, profile, logs, *, quiet, install_time_limit, firmware=None, info=None):
+    # lazy: fast --help; qemu is needed only here
+    from .verify import verify
+
+    log = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
+    result = verify(ova, profile, logs=logs, firmware=firmware, install_time_limit=install_time_limit, log=log)
+    for check in result.checks:
+        click.echo(check.line())
+    click.echo(f"{'passed' if result.passed else 'FAILED'}: {sum(c.passed for c in result.checks)} of "
+               f"{len(result.checks)} checks ({result.accelerator.name}, {result.seconds:.0f} s); console logs in {logs}")
+    if info is not None and info.exists():
+        data = json.loads(info.read_text())
+        data["verify"] = result.record()
+        temporary = info.with_name(".build-info.json.partial")
+        temporary.write_text(json.dumps(data, indent=2) + "\n")
+        temporary.replace(info)
+    if not result.passed:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command("verify")
+@click.argument("ova", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@profile_option
+@click.option("--firmware", type=click.Choice(["bios", "efi"]), default=None,
+              help="Boot the VMs with this firmware (default: the OVA's).")
+@click.option("--logs", "logs", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory for the VMs' console logs (default: beside the OVA, <name>-verify/).")
+@click.option("--install-time-limit", type=click.IntRange(min=10), default=3600, show_default=True,
+              metavar="SECONDS", help="For an OVA that carries the installer ISO: the install's time limit.")
+@click.option("--quiet", "-q", is_flag=True, help="Only print the checks.")
+def verify_command(ova, profile_path, firmware, logs, install_time_limit, quiet):
+    """Boot a MASTER and a BACKUP node from the OVA in local VMs and check the pair.
+
+    Checks, one by one: the agent applied each node; HAProxy and keepalived
+    run under systemd from the rendered files; exactly one node holds the
+    VIPs; stopping HAProxy on the holder moves them to the peer within the
+    failover target; a broken environment on reboot keeps the last good
+    configuration and says why. Exit 0 only when all hold. Needs qemu; an
+    OVA that carries the installer ISO is installed first.
+
+    \b
+    Example:
+      build-appliance verify dist/photon-lb-1.0.0.ova
+    """
+    from .profile import load_profile
+
+    logs = logs or ova.with_name(ova.name.removesuffix(".ova") + "-verify")
+    _verify_and_report(ova, load_profile(profile_path), logs, quiet=quiet, firmware=firmware,
+                       install_time_limit=float(install_time_limit))
 
 
 @contextlib.contextmanager

@@ -74,6 +74,8 @@ class BuildConfig:
     epoch: int = DEFAULT_EPOCH
     fetch_missing: bool = False
     fetch: FetchOptions = FetchOptions()
+    preinstall: bool = False  # install in a local VM; the OVA carries the installed disk, no ISO
+    install_time_limit: float = 3600.0
 
     @property
     def base_name(self) -> str:
@@ -132,6 +134,7 @@ class BuildContext:
     iso_sha256: str | None = None
     iso_digest: Callable[[], str] | None = None  # --format both: the ISO's digest, still being computed
     rpm_dirs: list[Path] = field(default_factory=list)
+    install: dict | None = None  # --preinstall: what was installed, how, how long
 
     def staging(self, final: Path) -> Path:
         """The partial for `final`, removed on failure unless published."""
@@ -157,6 +160,8 @@ def check_settings(ctx: BuildContext) -> None:
     ctx.photon = photon_settings(ctx.config.profile)
     if ctx.config.formats not in FORMATS:
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}")
+    if ctx.config.preinstall and ctx.config.formats == "iso":
+        raise InvalidInput("--preinstall makes the OVA's installed disk: use --format ova or both")
     # The appliance must be able to configure itself: render a sample pair with the agent's own code.
     where = f"profile {ctx.config.profile_path}" if ctx.config.profile_path else "default profile"
     check_sample_nodes(ctx.config.profile, log=ctx.log, where=where)
@@ -172,6 +177,9 @@ def open_input(ctx: BuildContext) -> None:
     )
     for note in found.notes:
         ctx.log(f"note: {note}")
+    if found.flavor == "full" and ctx.config.formats != "iso" and not ctx.config.preinstall:
+        ctx.log(f"warning: the OVA will carry the whole {found.flavor} ISO ({ctx.image.size / 2**30:.1f} GiB); "
+                "for a small OVA use --preinstall (installed disk, no ISO), or the minimal ISO with --fetch-missing")
 
 
 def check_packages(ctx: BuildContext) -> None:
@@ -277,6 +285,10 @@ def add_payload(ctx: BuildContext) -> None:
     kickstart = build_kickstart(
         ctx.photon, hostname=profile.name, payload_on_media=PAYLOAD_PATH, payload_target=PAYLOAD_TARGET
     )
+    if ctx.config.preinstall:
+        from .preinstall import generalizing
+
+        kickstart = generalizing(kickstart)
     check_kickstart(kickstart, ctx.detected.installer)
     ctx.new_files.append(NewFile(KICKSTART_PATH, kickstart_json(kickstart), pad_with=b" "))
 
@@ -454,6 +466,7 @@ def write_build_info(ctx: BuildContext, base_hash: threading.Thread) -> None:
             "sha256": profile_digest(ctx.config.profile),
         },
         "rpms_added": ctx.rpms_added,
+        **({"install": ctx.install} if ctx.install else {}),
         "outputs": [ctx.outputs[kind] for kind in ("iso", "ova") if kind in ctx.outputs],
     }
     _write_partial(ctx, ctx.config.info_out, json.dumps(info, indent=2) + "\n")
@@ -497,7 +510,14 @@ def build(config: BuildConfig, *, progress: Progress | None = None, log: Callabl
             add_payload(ctx)
         with step(ctx, "editing the boot menus"):
             edit_boot_menus(ctx)
-        if config.formats == "ova":
+        if config.preinstall:
+            with step(ctx, "writing the ISO to install from"):
+                write_iso(ctx)
+                check_output_iso(ctx)
+            from .preinstall import install_stage
+
+            install_stage(ctx)
+        elif config.formats == "ova":
 
             with step(ctx, "writing the OVA (the ISO straight into it)"):
                 write_appliance_ova_direct(ctx)
@@ -506,7 +526,7 @@ def build(config: BuildConfig, *, progress: Progress | None = None, log: Callabl
             with step(ctx, "writing the ISO"):
                 write_iso(ctx)
                 check_output_iso(ctx)
-        if config.formats == "both":
+        if config.formats == "both" and not config.preinstall:
 
             with step(ctx, "writing the OVA"):
                 write_appliance_ova(ctx)

@@ -54,7 +54,8 @@ PYTHON
         --gid haproxy --home-dir /var/lib/haproxy --shell /sbin/nologin haproxy || fail "creating user haproxy"
     mkdir -p /var/lib/haproxy || fail "creating /var/lib/haproxy"
 
-    for unit in appliance-agent.service appliance-report.service appliance-report.path haproxy.service keepalived.service iptables.service vmtoolsd.service; do
+    for unit in appliance-agent.service appliance-report.service appliance-report.path haproxy.service keepalived.service iptables.service vmtoolsd.service \
+        appliance-selftest.service; do
         systemctl enable "$unit" || fail "enabling $unit"
     done
 
@@ -80,10 +81,41 @@ PYTHON
     return 1
 }
 
+# Generalize for cloning: only in a build-time install (build-appliance
+# --preinstall sets APPLIANCE_GENERALIZE=yes at the top of this script), whose
+# disk becomes every deployed VM's. The system has never booted, so this removes
+# what the install itself made: identity, keys, the agent's state, logs, leases,
+# the installer's leftovers. The build reads the package list and the outcome
+# from the serial port (builder/preinstall.py):
+#     appliance-generalize: PACKAGE <name> <version>   (one per installed package)
+#     appliance-generalize: OK | FAILED <step>
+generalize_for_cloning() {
+    local failed="" packages
+    if command -v rpm >/dev/null 2>&1; then
+        packages=$(rpm -qa --qf '%{NAME} %{VERSION}-%{RELEASE}.%{ARCH}\n') || failed="listing the installed packages"
+    else  # a non-RPM stand-in root (tests)
+        packages=$(dpkg-query -W -f '${Package} ${Version}\n') || failed="listing the installed packages"
+    fi
+    echo "$packages" | sort | while read -r name version; do
+        [ -n "$name" ] && echo "appliance-generalize: PACKAGE $name $version"
+    done
+    # an empty machine-id (not a missing one) makes systemd generate a new one at first boot
+    : > /etc/machine-id || failed="emptying /etc/machine-id"
+    rm -f /var/lib/dbus/machine-id /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub \
+        /var/lib/systemd/random-seed /var/lib/systemd/credential.secret
+    rm -rf /var/lib/appliance-agent /var/lib/dhclient/* /var/lib/systemd/network/* /var/lib/NetworkManager/*.lease \
+        /var/log/journal/* /var/cache/tdnf/* /var/tmp/* /root/.bash_history
+    # logs emptied, not removed (daemons expect the files); the install's own log stays
+    find /var/log -type f ! -name "${log##*/}" -exec truncate -s 0 {} + 2>/dev/null
+    if [ -n "$failed" ]; then echo "appliance-generalize: FAILED $failed"; else echo "appliance-generalize: OK"; fi
+}
+
 mkdir -p "${log%/*}"
 outputs=("$log")
 [ -w /dev/console ] && outputs+=(/dev/console)
 serial_port && outputs+=(/dev/ttyS0)
 # stdout too: the installer's own log keeps a copy.
 install_appliance 2>&1 | tee -a "${outputs[@]}"
-exit "${PIPESTATUS[0]}"
+status=${PIPESTATUS[0]}
+[ "$status" -eq 0 ] && [ "${APPLIANCE_GENERALIZE:-}" = yes ] && generalize_for_cloning 2>&1 | tee -a "${outputs[@]}"
+exit "$status"

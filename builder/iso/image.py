@@ -686,3 +686,20 @@ def _unique_iso_name(iso, parent_iso: str, rr_name: str, *, is_dir: bool) -> str
         if name not in taken and (name + "." if not is_dir and not ext else name) not in taken:
             return name if is_dir or ext else name + "."
     raise InternalError(f"no free ISO 9660 name for {rr_name} in {parent_iso}")
+
+
+def write_env_iso(path: Path, environment: bytes, *, label: str = "OVF ENV") -> None:
+    """A CD holding ovf-env.xml as vSphere's ISO transport delivers it (root directory, ISO 9660 name
+    OVF_ENV.XML, Joliet and Rock Ridge name ovf-env.xml): for `build-appliance verify`."""
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident=label.replace(" ", "_"))
+    iso.add_fp(io.BytesIO(environment), len(environment), "/OVF_ENV.XML;1", rr_name="ovf-env.xml",
+               joliet_path="/ovf-env.xml")
+    temporary = Path(str(path) + ".partial")
+    try:
+        iso.write(str(temporary))
+        os.replace(temporary, path)
+    finally:
+        iso.close()
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()

@@ -90,8 +90,8 @@ def _capacity(capacity_bytes: int) -> tuple[str, str]:
     return str(capacity_bytes), "byte"
 
 
-def build_descriptor(profile, *, disk: OvfDisk, iso: OvfFile) -> bytes:
-    """The .ovf for `profile` with its system disk and installer ISO."""
+def build_descriptor(profile, *, disk: OvfDisk, iso: OvfFile | None) -> bytes:
+    """The .ovf for `profile` with its system disk and installer ISO; `iso` None: an installed disk."""
     vm = vm_settings(profile)
     for prefix, uri in NAMESPACES.items():
         ET.register_namespace(prefix, uri)
@@ -99,9 +99,11 @@ def build_descriptor(profile, *, disk: OvfDisk, iso: OvfFile) -> bytes:
 
     references = _sub(envelope, _o("References"))
     _sub(references, _o("File"), ovf_id=DISK_FILE_ID, ovf_href=disk.file_name, ovf_size=disk.file_size)
-    _sub(references, _o("File"), ovf_id=ISO_FILE_ID, ovf_href=iso.file_name, ovf_size=iso.size)
+    if iso is not None:
+        _sub(references, _o("File"), ovf_id=ISO_FILE_ID, ovf_href=iso.file_name, ovf_size=iso.size)
 
-    disks = _section(envelope, "DiskSection", "The appliance's system disk (empty; the installer fills it)")
+    disks = _section(envelope, "DiskSection", "The appliance's system disk (empty; the installer fills it)"
+                     if iso is not None else "The appliance's system disk, installed at build time")
     capacity, units = _capacity(disk.capacity_bytes)
     _sub(disks, _o("Disk"), ovf_capacity=capacity, ovf_capacityAllocationUnits=units, ovf_diskId=DISK_ID,
          ovf_fileRef=DISK_FILE_ID, ovf_format=STREAM_OPTIMIZED, ovf_populatedSize=disk.populated_bytes)
@@ -114,11 +116,11 @@ def build_descriptor(profile, *, disk: OvfDisk, iso: OvfFile) -> bytes:
     _sub(system, _o("Name"), profile.name)
     _product_section(system, profile, form_for(profile))
     annotation = _section(system, "AnnotationSection", "Notes shown on the VM's summary")
-    _sub(annotation, _o("Annotation"), _annotation(profile))
+    _sub(annotation, _o("Annotation"), _annotation(profile, installed=iso is None))
     os_section = _section(system, "OperatingSystemSection", "Guest operating system", ovf_id=CIM_LINUX,
                           vmw_osType=GUEST_OS)
     _sub(os_section, _o("Description"), "VMware Photon OS (64-bit)")
-    _hardware_section(system, profile, vm)
+    _hardware_section(system, profile, vm, with_cd=iso is not None)
 
     ET.indent(envelope, space="  ")
     # Elements carry the ovf: prefix too: ElementTree cannot write a default namespace
@@ -127,7 +129,15 @@ def build_descriptor(profile, *, disk: OvfDisk, iso: OvfFile) -> bytes:
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
 
 
-def _annotation(profile) -> str:
+def _annotation(profile, installed: bool = False) -> str:
+    if installed:
+        return (
+            f"{profile.description}\n\n"
+            "Deploy two VMs from this OVA: one with node role MASTER and one with BACKUP, with the same "
+            "virtual IPs and backends. The system is installed: on first power-on the VM boots from its "
+            "disk and configures itself from the properties; edit them later under Configure > vApp "
+            "Options and restart the VM to apply."
+        )
     return (
         f"{profile.description}\n\n"
         "Deploy two VMs from this OVA: one with node role MASTER and one with BACKUP, with the same "
@@ -151,7 +161,7 @@ def _product_section(system, profile, form) -> None:
         attributes = {"ovf_key": prop.key, "ovf_type": prop.ovf_type}
         if prop.qualifiers:
             attributes["ovf_qualifiers"] = prop.qualifiers
-        attributes["ovf_userConfigurable"] = "true"
+        attributes["ovf_userConfigurable"] = "false" if prop.hidden else "true"
         if prop.password:
             attributes["ovf_password"] = "true"
         elif prop.default:
@@ -161,7 +171,7 @@ def _product_section(system, profile, form) -> None:
         _sub(element, _o("Description"), prop.description)
 
 
-def _hardware_section(system, profile, vm) -> None:
+def _hardware_section(system, profile, vm, with_cd: bool = True) -> None:
     hardware = _section(system, "VirtualHardwareSection", "Virtual hardware", ovf_transport=TRANSPORT)
     system_element = _sub(hardware, _o("System"))
     for name, value in (("ElementName", "Virtual Hardware Family"), ("InstanceID", "0"),
@@ -180,9 +190,10 @@ def _hardware_section(system, profile, vm) -> None:
           InstanceID="4", ResourceSubType="vmware.sata.ahci", ResourceType="20")
     _item(hardware, AddressOnParent="0", ElementName="Hard disk 1", HostResource=f"ovf:/disk/{DISK_ID}",
           InstanceID="5", Parent="3", ResourceType="17")
-    _item(hardware, AddressOnParent="0", AutomaticAllocation="true", Description="Installer CD",
-          ElementName="CD/DVD drive 1", HostResource=f"ovf:/file/{ISO_FILE_ID}", InstanceID="6", Parent="4",
-          ResourceSubType="vmware.cdrom.iso", ResourceType="15")
+    if with_cd:
+        _item(hardware, AddressOnParent="0", AutomaticAllocation="true", Description="Installer CD",
+              ElementName="CD/DVD drive 1", HostResource=f"ovf:/file/{ISO_FILE_ID}", InstanceID="6", Parent="4",
+              ResourceSubType="vmware.cdrom.iso", ResourceType="15")
     _item(hardware, AddressOnParent="7", AutomaticAllocation="true", Connection=NETWORK,
           Description="VMXNET3 network adapter", ElementName="Network adapter 1", InstanceID="7",
           ResourceSubType="VmxNet3", ResourceType="10")

@@ -13,7 +13,8 @@ from ..iso.image import remaster
 from .archive import OvaMember, padded_descriptor, write_ova, write_ova_in_place
 from .ovf import OvfDisk, OvfFile, build_descriptor
 from .vmdk import write_stream_optimized
-
+from ..io.hashing import file_digest
+from ..io.sparse import SparseReader
 
 
 def member_names(base_name: str) -> tuple[str, str, str]:
@@ -90,3 +91,23 @@ def _record(ctx, written) -> None:
     if written.sha256:
         ctx.outputs["ova"]["sha256"] = written.sha256
     ctx.outputs["ova"]["members"] = [{"name": name, "sha256": digest} for name, digest in written.digests.items()]
+
+
+def write_installed_ova(ctx, raw_disk: Path) -> None:
+    """--preinstall: the installed raw disk as the streamOptimized VMDK, and no ISO in the OVA."""
+    config = ctx.config
+    descriptor_name, disk_name, _iso_name = member_names(config.base_name)
+    vmdk = config.out_dir / f".{disk_name}.partial"
+    ctx.partials.append(vmdk)
+    with open(raw_disk, "rb") as raw, open(vmdk, "wb") as out:
+        info = write_stream_optimized(out, ctx.vm.disk_bytes, SparseReader(raw),
+                                      progress=lambda done, total: ctx.progress("disk", done, total))
+    size = vmdk.stat().st_size
+    descriptor = build_descriptor(config.profile, disk=OvfDisk(disk_name, size, info.capacity_bytes,
+                                                               info.populated_bytes), iso=None)
+    members = [OvaMember(disk_name, size, sha256=file_digest(vmdk), source=vmdk)]
+    written = write_ova(ctx.staging(config.ova_out), descriptor_name, descriptor, members, mtime=config.epoch,
+                        progress=lambda done, total: ctx.progress("ova", done, total),
+                        whole_digest=config.checksum)
+    _record(ctx, written)
+

@@ -36,6 +36,7 @@ class ApplianceProperty:
     password: bool = False
     min_length: int = 0
     service: str = ""  # the profile service a vip/servers property belongs to
+    hidden: bool = False  # userConfigurable false: in the OVF, not on vCenter's form
 
     def parse(self, text):
         """Parse a value of this property (raises ValueError with the fix).
@@ -96,6 +97,7 @@ class ApplianceProperty:
             "default": self.default,
             "required": self.required,
             "password": self.password,
+            "hidden": self.hidden,
         }
 
 
@@ -256,10 +258,23 @@ def operations_form():
     ]
 
 
+def verification_form():
+    """Hidden properties: set only by `build-appliance verify`, never shown to the admin."""
+    return [
+        ApplianceProperty(
+            "appliance.selftest", "selftest", "Self-test report",
+            "Set by build-appliance verify only (hidden from the vCenter form): 'report' prints this node's "
+            "configuration, units and VIPs on the serial port after boot; 'drill' also accepts the verify "
+            "drills (stop HAProxy, reboot) on the serial port. Empty (the default): nothing runs.",
+            CATEGORY_STATS, hidden=True,
+        ),
+    ]
+
+
 def form_for(profile):
     # type: (object) -> List[ApplianceProperty]
     """The whole form of an appliance built from `profile`, in display order."""
-    properties = base_form() + service_form(profile) + stats_form() + operations_form()
+    properties = base_form() + service_form(profile) + stats_form() + operations_form() + verification_form()
     order = dict((category, index) for index, category in enumerate(CATEGORIES))
     # Stable sort: categories in their fixed order, properties in definition order within each.
     return sorted(properties, key=lambda prop: order[prop.category])

@@ -99,6 +99,13 @@ def report(args):
     return 0
 
 
+def selftest(args):
+    from . import selftest as observer
+
+    _source, xml_text = read_environment(args.env)
+    return observer.main(xml_text, load_profile_json(args.profile))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="appliance-agent", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=__version__)
@@ -115,6 +122,10 @@ def build_parser():
     apply_parser.add_argument("--no-activate", action="store_true", help="write files only; reload nothing")
     report_parser = commands.add_parser("report", help="refresh the console banner and publish the node's state (appliance-report.service)")
     report_parser.add_argument("--root", default="/", metavar="DIR", help=argparse.SUPPRESS)
+    selftest_parser = commands.add_parser("selftest", help="report this node's state on the serial port "
+                                          "(only when the hidden property appliance.selftest asks)")
+    selftest_parser.add_argument("--env", metavar="FILE", help="read the OVF environment from FILE")
+    selftest_parser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="FILE")
     return parser
 
 
@@ -122,6 +133,12 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "report":
         return report(args)
+    if args.command == "selftest":
+        try:
+            return selftest(args)
+        except AgentError as exc:
+            _error(str(exc))
+            return 1
     if args.command != "apply":
         build_parser().print_help()
         return 2

@@ -264,6 +264,13 @@ def parse_backends(text, default_name="server"):
     return backends
 
 
+def parse_selftest(text):
+    value = text.strip().lower()
+    if value not in ("", "report", "drill"):
+        raise ValueError("%r is not a self-test mode; leave it empty (it is for build-appliance verify only)" % text)
+    return value
+
+
 Kind = collections.namedtuple("Kind", "parse ovf_type qualifiers example")
 
 # ovf_type and qualifiers are what vCenter sees (reference: DSP0243 and
@@ -282,6 +289,7 @@ KINDS = {
     "password": Kind(parse_password, "string", "MaxLen(128)", ""),
     "ssh_key": Kind(parse_ssh_key, "string", "MaxLen(8192)", ""),
     "backends": Kind(parse_backends, "string", "MaxLen(4096)", "cs1=198.51.100.11,cs2=198.51.100.12"),
+    "selftest": Kind(parse_selftest, "string", "MaxLen(16)", ""),
 }
 
 
