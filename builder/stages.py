@@ -39,6 +39,7 @@ from .iso.kickstart import KICKSTART_PATH, build_kickstart, check_kickstart, kic
 from .iso.payload import PAYLOAD_PATH, PAYLOAD_TARGET, payload_files, payload_tar
 from .ova.archive import read_ova
 from .ova.stage import write_appliance_ova, write_appliance_ova_direct
+from .preinstall import generalizing, install_stage
 from .profile import check_sample_nodes, profile_digest
 from .repo.depsolve import check_closure
 from .repo.repodata import packages_from_rpms, parse_repodata, write_repodata
@@ -286,8 +287,6 @@ def add_payload(ctx: BuildContext) -> None:
         ctx.photon, hostname=profile.name, payload_on_media=PAYLOAD_PATH, payload_target=PAYLOAD_TARGET
     )
     if ctx.config.preinstall:
-        from .preinstall import generalizing
-
         kickstart = generalizing(kickstart)
     check_kickstart(kickstart, ctx.detected.installer)
     ctx.new_files.append(NewFile(KICKSTART_PATH, kickstart_json(kickstart), pad_with=b" "))
@@ -514,8 +513,6 @@ def build(config: BuildConfig, *, progress: Progress | None = None, log: Callabl
             with step(ctx, "writing the ISO to install from"):
                 write_iso(ctx)
                 check_output_iso(ctx)
-            from .preinstall import install_stage
-
             install_stage(ctx)
         elif config.formats == "ova":
 

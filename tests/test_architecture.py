@@ -26,11 +26,14 @@ ALLOWED = {
     "builder.vm": {"builder", "builder.errors", "builder.buildconfig", "builder.io", "builder.iso", "builder.ova",
                    "appliance_agent"},
     "builder.profile": {"builder.errors", "appliance_agent"},
+    "builder.preinstall": {"builder.errors", "builder.ova", "builder.vm"},
+    "builder.verify": {"builder.errors", "builder.iso", "builder.ova", "builder.vm", "builder.preinstall",
+                       "appliance_agent"},
     "builder.inspect": {"builder.errors", "builder.io", "builder.iso", "builder.ova", "appliance_agent"},
     "builder.stages": {"builder", "builder.errors", "builder.buildconfig", "builder.profile", "builder.io",
-                       "builder.iso", "builder.repo", "builder.ova", "builder.fetch", "builder.vm"},
+                       "builder.iso", "builder.repo", "builder.ova", "builder.fetch", "builder.preinstall"},
     "builder.cli": {"builder", "builder.errors", "builder.buildconfig", "builder.profile", "builder.fetch",
-                    "builder.inspect", "builder.stages", "builder.vm", "appliance_agent", "click"},
+                    "builder.inspect", "builder.stages", "builder.verify", "builder.vm", "appliance_agent", "click"},
 }
 WATCHED = ("builder", "appliance_agent", "pycdlib", "click")
 

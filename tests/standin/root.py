@@ -30,6 +30,7 @@ PACKAGES = [
     "openssh-server", "open-vm-tools",
     # what the appliance needs
     "python3", "python3-jinja2", "haproxy", "keepalived", "iptables", "iproute2",
+    "openssl",  # the agent makes the stats page's certificate with it (Photon: minimal requires openssl)
     # boot loader for BIOS and EFI (Photon: grub2-pc, grub2-efi-image)
     "grub2-common", "grub-pc-bin", "grub-efi-amd64-bin", "efibootmgr",
     # what the installer runs (Photon's initrd: gptfdisk, e2fsprogs, dosfstools, eject)
