@@ -81,6 +81,17 @@ def install_failure(root):
     return text.splitlines()[0] if text else None
 
 
+def rendered_files(settings, profile, root, state):
+    """(hashes, certificate file, certificate record, template outputs) as this node gets them.
+
+    configure writes these; the self-test compares the node's files with them.
+    """
+    hashes = render.password_hashes(settings, state.get("hashes", {}))
+    certificate, tls_state = tls.stats_certificate(settings, root, state.get("tls", {}))
+    rendered = render.render(settings, hashes, profile.templates, certificate=tls_state, install_failure=install_failure(root))
+    return hashes, certificate, tls_state, [_current_banner(output, root) for output in rendered]
+
+
 def configure(xml_text, profile, root="/", check=True, activate=False, log=print):
     """Configure the node under `root` from an OVF environment; all or nothing."""
     properties = parse_environment(xml_text)
@@ -104,10 +115,7 @@ def configure(xml_text, profile, root="/", check=True, activate=False, log=print
 
 def _configure(properties, settings, profile, root, check, activate, log):
     state = load_state(root)
-    hashes = render.password_hashes(settings, state.get("hashes", {}))
-    certificate, tls_state = tls.stats_certificate(settings, root, state.get("tls", {}))
-    rendered = render.render(settings, hashes, profile.templates, certificate=tls_state, install_failure=install_failure(root))
-    outputs = [_current_banner(output, root) for output in rendered]
+    hashes, certificate, tls_state, outputs = rendered_files(settings, profile, root, state)
     outputs.append(certificate)
     outputs += system_edits(settings, hashes, root)
     new_state = {"properties": _properties_digest(properties, profile), "hashes": hashes, "role": settings.role, "tls": tls_state}

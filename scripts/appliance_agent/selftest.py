@@ -85,8 +85,7 @@ def file_report(xml_text, profile, root="/"):
         return ["invalid", exc.lines()[0]], _digests_only(root)
     except AgentError as exc:
         return ["invalid", str(exc)], _digests_only(root)
-    hashes = pipeline.load_state(root).get("hashes", {})
-    expected = render.render(settings, render.password_hashes(settings, hashes), profile.templates)
+    _hashes, _certificate, _record, expected = pipeline.rendered_files(settings, profile, root, pipeline.load_state(root))
     rows = []
     for output in expected:
         current = _read(root, output.path)

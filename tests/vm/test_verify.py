@@ -40,7 +40,7 @@ def test_env_cd_is_read_by_the_agents_cd_transport(tmp_path, profile):
     cd = tmp_path / "env.iso"
     write_env_iso(cd, document)
     with open(cd, "rb") as handle:
-        assert find_root_file(handle, CD_NAMES).encode("utf-8") == document
+        assert find_root_file(handle, CD_NAMES) == document
     assert not (tmp_path / "env.iso.partial").exists()
 
 
