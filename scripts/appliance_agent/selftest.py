@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-from . import pipeline, render
+from . import pipeline, render, status
 from .errors import AgentError, ValidationError
 from .ovfenv import parse_environment
 from .settings import validate
@@ -92,8 +92,16 @@ def file_report(xml_text, profile, root="/"):
         if current is None:
             rows.append(("/" + output.path, "-", "missing"))
         else:
-            rows.append(("/" + output.path, _sha256(current), "rendered" if current == output.content else "differs"))
+            same = _same_config(output.path, current, output.content)
+            rows.append(("/" + output.path, _sha256(current), "rendered" if same else "differs"))
     return ["ok"], rows
+
+
+def _same_config(path, current, expected):
+    """The file as configure renders it; the banner's VRRP line is live state (appliance-report), not config."""
+    if path == status.ISSUE_FILE:
+        return status.with_vrrp_line(current, None) == status.with_vrrp_line(expected, None)
+    return current == expected
 
 
 def _digests_only(root):

@@ -56,6 +56,21 @@ def test_files_the_agent_wrote_are_reported_as_rendered_then_as_differing(tmp_pa
     assert verdicts["/etc/haproxy/haproxy.cfg"] == "differs" and verdicts["/etc/hosts"] == "missing"
 
 
+def test_the_banner_counts_as_rendered_whatever_vrrp_state_it_shows(tmp_path, profile):
+    # keepalived's notify hook records the state; appliance-report rewrites the banner's VRRP line
+    # when it gets to it. Either moment is the configuration as rendered; any other edit is not.
+    xml = env(profile, appliance__selftest="report")
+    root = configured_root(tmp_path, profile, xml)
+    (root / "run/appliance-vrrp").mkdir(parents=True, exist_ok=True)
+    (root / "run/appliance-vrrp/state").write_text("MASTER 1700000000\n")
+    verdicts = {path: verdict for path, _digest, verdict in selftest.file_report(xml, profile, str(root))[1]}
+    assert verdicts["/etc/issue"] == "rendered"
+    with open(root / "etc/issue", "a") as edited:
+        edited.write("edited by hand\n")
+    verdicts = {path: verdict for path, _digest, verdict in selftest.file_report(xml, profile, str(root))[1]}
+    assert verdicts["/etc/issue"] == "differs"
+
+
 def test_a_broken_environment_is_named_and_the_kept_files_digested(tmp_path, profile):
     good = env(profile, appliance__selftest="report")
     root = configured_root(tmp_path, profile, good)
