@@ -75,6 +75,16 @@ CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def read_to_end(sock):
+    """Every byte until the peer closes (the servers here answer HTTP/1.0 and close)."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 class TopologyError(Exception):
     """The topology could not be built or a daemon did not come up in time."""
 
@@ -190,12 +200,7 @@ class Client:
             sock.connect((address, port))
             with self.tls.wrap_socket(sock, server_hostname=None) as tls:
                 tls.sendall(("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path, address)).encode("ascii"))
-                data = b""
-                while True:
-                    chunk = tls.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = read_to_end(tls)
         except (OSError, ssl.SSLError):
             return None
         finally:
@@ -247,12 +252,7 @@ class Client:
             sock.connect((address, port))
             with context.wrap_socket(sock, server_hostname=address) as tls:
                 tls.sendall(("GET %s HTTP/1.0\r\n%s\r\n" % (path, headers)).encode("ascii"))
-                data = b""
-                while True:
-                    chunk = tls.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = read_to_end(tls)
                 version, certificate = tls.version(), tls.getpeercert(binary_form=True)
         finally:
             sock.close()
@@ -560,12 +560,7 @@ class LbNode:
             sock.settimeout(timeout)
             sock.connect(path)
             sock.sendall(command.encode("ascii") + b"\n")
-            data = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_to_end(sock)
         return data.decode("utf-8", "replace")
 
     def server_states(self, backend):
