@@ -12,7 +12,6 @@ boots with a broken environment. An OVA that still carries the installer
 ISO is installed first, as --preinstall does.
 """
 
-import shutil
 import subprocess
 import tempfile
 import time
@@ -63,6 +62,10 @@ class NodeReport:
     ready: bool = False
     done: list[str] = field(default_factory=list)
     failed: str | None = None
+    powered_on: float = field(default_factory=time.monotonic)
+    ready_after: float | None = None  # seconds from power-on to READY: configured, units reported
+    guest: dict[str, float] = field(default_factory=dict)  # READY's own figures: uptime, agent (since the kernel started)
+    serving_after: float | None = None  # ... to READY with the VIPs held: this node serves them
 
     def feed(self, line: str):
         """Take one console line; returns the marker's status word when it was one of ours."""
@@ -70,6 +73,7 @@ class NodeReport:
         if marker is None:
             return None
         words = marker.words
+        since_power_on = time.monotonic() - self.powered_on
         if marker.status == "ENV":
             self.env = words
         elif marker.status == "FILE" and len(words) == 3:
@@ -80,11 +84,35 @@ class NodeReport:
             self.vips = tuple(words[1].split(",")) if words[:1] == ("held",) and len(words) > 1 else ()
         elif marker.status == "READY":
             self.ready = True
+            self.ready_after = since_power_on
+            self.guest = _figures(words)
         elif marker.status == "DONE":
             self.done.append(" ".join(words))
         elif marker.status == "FAILED":
             self.failed = " ".join(words)
+        if self.ready and self.vips and self.serving_after is None:
+            self.serving_after = since_power_on
         return marker.status
+
+    def timings(self) -> dict:
+        return {"ready_seconds": _rounded(self.ready_after), "serving_seconds": _rounded(self.serving_after),
+                "guest_uptime_at_ready_seconds": self.guest.get("uptime"),
+                "guest_agent_done_seconds": self.guest.get("agent")}
+
+
+def _figures(words: tuple[str, ...]) -> dict[str, float]:
+    """`uptime 61.2 agent 40.3` -> {"uptime": 61.2, "agent": 40.3}; '-' and junk are left out."""
+    figures = {}
+    for name, value in zip(words[::2], words[1::2]):
+        try:
+            figures[name] = float(value)
+        except ValueError:
+            pass
+    return figures
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
 
 
 # ---------------------------------------------------------------- judging the reports
@@ -98,7 +126,8 @@ def check_applied(role: str, report: NodeReport) -> Check:
     wrong = sorted(path for path, (_digest, verdict) in report.files.items() if verdict != "rendered")
     if not report.files or wrong:
         return Check(name, False, "files not as rendered from the environment: " + (", ".join(wrong) or "none reported"))
-    return Check(name, True, f"{len(report.files)} files as rendered from its environment")
+    return Check(name, True, f"{len(report.files)} files as rendered from its environment, "
+                             f"{report.ready_after:.0f} s after power-on")
 
 
 def check_units(role: str, report: NodeReport, rendered: dict[str, str]) -> Check:
@@ -122,7 +151,9 @@ def check_one_holder(reports: dict[str, NodeReport], vips: tuple[str, ...]) -> C
     name = "exactly one node holds the VIPs"
     holders = [role for role, report in reports.items() if report.vips]
     if len(holders) == 1 and set(reports[holders[0]].vips) == set(vips):
-        return Check(name, True, f"{holders[0]} holds {', '.join(vips)}")
+        serving = reports[holders[0]].serving_after
+        since = "" if serving is None else f", serving {serving:.0f} s after power-on"
+        return Check(name, True, f"{holders[0]} holds {', '.join(vips)}{since}")
     held = "; ".join(f"{role}: {', '.join(report.vips) or 'none'}" for role, report in reports.items())
     return Check(name, False, f"expected one node with {', '.join(vips)}, found {held}")
 
@@ -160,6 +191,7 @@ class VerifyResult:
     accelerator: Accelerator
     seconds: float
     logs: Path
+    timings: dict[str, dict] = field(default_factory=dict)  # role -> NodeReport.timings() of its first boot
 
     @property
     def passed(self) -> bool:
@@ -167,6 +199,7 @@ class VerifyResult:
 
     def record(self) -> dict:
         return {"passed": self.passed, "accelerator": self.accelerator.name, "seconds": round(self.seconds, 1),
+                "first_boot": self.timings,
                 "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in self.checks]}
 
 
@@ -205,11 +238,12 @@ def verify(ova: Path, profile, *, logs: Path, firmware: str | None = None, memor
                           drives=(Drive(disks[role], "disk", format="qcow2", boot=True), Drive(cd, "cdrom")),
                           nics=(Nic(ends[role], MACS[role], model="vmxnet3"),), serial_input=True)
 
-        checks = _run_pair(spec, cds, logs, accelerator, qemu, boot_limit, failover_target, profile, log)
-    return VerifyResult(checks, accelerator, time.monotonic() - started, logs)
+        checks, timings = _run_pair(spec, cds, logs, accelerator, qemu, boot_limit, failover_target, profile, log)
+    return VerifyResult(checks, accelerator, time.monotonic() - started, logs, timings)
 
 
-def _run_pair(spec, cds, logs, accelerator, qemu, boot_limit, failover_target, profile, log) -> list[Check]:
+def _run_pair(spec, cds, logs, accelerator, qemu, boot_limit, failover_target, profile, log):
+    """The checks, and each node's first-boot timings."""
     from appliance_agent.settings import validate
     from appliance_agent.ovfenv import parse_environment
 
@@ -221,9 +255,11 @@ def _run_pair(spec, cds, logs, accelerator, qemu, boot_limit, failover_target, p
     consoles = {role: logs / f"{role.lower()}-console.log" for role in ROLES}
     vms = {role: Vm(spec(role, cds[role]), console=consoles[role], accel=accelerator.name, qemu=qemu)
            for role in ROLES}
+    first_boot = dict(reports)  # the broken-reboot drill replaces the MASTER's report
     try:
-        for vm in vms.values():
+        for role, vm in vms.items():
             vm.start()
+            reports[role].powered_on = time.monotonic()
         log("verify: booting MASTER and BACKUP")
         _until(vms, reports, lambda: all(report.ready for report in reports.values()), boot_limit)
         for role in ROLES:
@@ -233,9 +269,9 @@ def _run_pair(spec, cds, logs, accelerator, qemu, boot_limit, failover_target, p
                SETTLE_LIMIT, quiet=True)
         one = check_one_holder(reports, vips)
         checks.append(one)
-        checks.append(_failover(vms, reports, vips, failover_target, log) if one.passed else
-                      Check("failover when HAProxy stops on the holder", False, "not tried: no single VIP holder"))
-        checks.append(_broken_reboot(vms, spec, cds, consoles["MASTER"], reports, accelerator, qemu, boot_limit, log))
+        checks.append(_failover(vms, reports, vips, failover_target, log, checks))
+        checks.append(_broken_reboot(vms, spec, cds, consoles["MASTER"], reports, accelerator, qemu, boot_limit, log,
+                                     checks))
     except _Stopped as stopped:
         checks.append(Check(stopped.check, False, stopped.reason))
     finally:
@@ -243,7 +279,7 @@ def _run_pair(spec, cds, logs, accelerator, qemu, boot_limit, failover_target, p
             vm.stop()
     for role, console in consoles.items():
         log(f"verify: {role} console log {console}")
-    return checks
+    return checks, {role: report.timings() for role, report in first_boot.items()}
 
 
 class _Stopped(Exception):
@@ -269,10 +305,18 @@ def _until(vms, reports, condition, limit, quiet=False) -> bool:
         time.sleep(0.3)
 
 
-def _failover(vms, reports, vips, target, log) -> Check:
+def _applied(checks: list[Check], role: str) -> bool:
+    return any(check.passed for check in checks if check.name == f"agent applied the {role} node")
+
+
+def _failover(vms, reports, vips, target, log, checks) -> Check:
     name = "failover when HAProxy stops on the holder"
     first = holder(reports)
+    if first is None or not set(reports[first].vips) == set(vips):
+        return Check(name, False, "not tried: no single VIP holder")
     peer = next(role for role in ROLES if role != first)
+    if not _applied(checks, peer):
+        return Check(name, False, f"not tried: the {peer} node was not applied, so nothing can take the VIPs")
     log(f"verify: stopping HAProxy on {first}")
     vms[first].send_serial("stop-haproxy\n")
     sent = time.monotonic()
@@ -287,8 +331,10 @@ def _failover(vms, reports, vips, target, log) -> Check:
                                           f"(target {target:.0f} s)")
 
 
-def _broken_reboot(vms, spec, cds, console, reports, accelerator, qemu, boot_limit, log) -> Check:
+def _broken_reboot(vms, spec, cds, console, reports, accelerator, qemu, boot_limit, log, checks) -> Check:
     name = "a broken environment on reboot keeps the last good configuration and says why"
+    if not _applied(checks, "MASTER"):
+        return Check(name, False, "not tried: the MASTER node was not applied, so it has no good configuration to keep")
     before = dict(reports["MASTER"].files)
     log("verify: rebooting MASTER with a broken environment")
     vms["MASTER"].send_serial("reboot\n")

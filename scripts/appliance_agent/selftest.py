@@ -12,7 +12,8 @@ VM's console log: no SSH, no password, nothing baked into the image.
     FILE <path> <sha256> rendered|differs|missing   the agent's files against a fresh render
     UNIT <unit> <ActiveState> <config file its main process runs>
     VIPS held <a,b> | VIPS none              now, then on every change while watching
-    READY                                    the report is complete
+    READY uptime <s> agent <s>               the report is complete; seconds since the kernel
+                                             started, now and when the agent's run ended ('-': unknown)
     DONE <command>                           a drill command was carried out
 
 With the value `drill` the node then listens on the serial port for one
@@ -248,10 +249,30 @@ def run(xml_text, profile, say=None, root="/"):
     report(xml_text, profile, say, root)
     vips = expected_vips(xml_text, profile) or [str(vip) for vip in _state_vips(root)]
     say("VIPS", "held", ",".join(held_vips(vips))) if held_vips(vips) else say("VIPS", "none")
-    say("READY")
+    say("READY", "uptime", _seconds(uptime()), "agent", _seconds(agent_finished()))
     if mode == "drill":
         watch(vips, say, commands)
     return 0
+
+
+def uptime(path="/proc/uptime"):
+    try:
+        with open(path) as handle:
+            return float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def agent_finished(run=subprocess.run):
+    """Seconds from the kernel's start to the end of appliance-agent.service's run, from systemd."""
+    shown = run(["systemctl", "show", "-p", "ExecMainExitTimestampMonotonic", "appliance-agent.service"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
+    value = shown.stdout.strip().partition("=")[2]
+    return int(value) / 1e6 if value.isdigit() and value != "0" else None
+
+
+def _seconds(value):
+    return "-" if value is None else "%.1f" % value
 
 
 def _state_vips(root):

@@ -232,9 +232,10 @@ def test_a_full_disk_leaves_the_previous_build(room, full_iso, good_build, tmp_p
         umount(mount)
 
 
-def wait_for(path, seconds=60):
+def wait_for(path, process, seconds=60):
+    """Until `path` exists; not past the build's end (a partial that lived less than a poll was missed)."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         if path.exists():
             return True
         time.sleep(0.005)
@@ -254,7 +255,7 @@ def test_a_real_signal_leaves_one_whole_build(signum, moment, full_iso, previous
     process = subprocess.Popen(CLI + [str(arg) for arg in build_args(full_iso, previous_out, "both", tmp_path / "c")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(previous_out / marker)
+        wait_for(previous_out / marker, process)
         process.send_signal(signum)
         _stdout, stderr = process.communicate(timeout=120)
     finally:

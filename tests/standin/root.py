@@ -14,7 +14,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 SUITE = "bookworm"
@@ -91,6 +93,10 @@ def apt_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
     return DEFAULT_MIRROR
 
 
+_lock = threading.Lock()
+_builds: dict[Path, Future] = {}  # target -> its build, started by build_in_background()
+
+
 def standin_root(cache: Path | None = None, *, mirror: str | None = None, log=print) -> Path:
     """Path of the stand-in root tarball (uncompressed tar, numeric owners), built once per recipe."""
     if shutil.which("mmdebstrap") is None:
@@ -98,9 +104,48 @@ def standin_root(cache: Path | None = None, *, mirror: str | None = None, log=pr
     mirror = mirror or apt_mirror()
     cache = Path(cache) if cache else default_cache()
     target = cache / f"photon-standin-{recipe_digest(mirror)}.tar"
+    with _lock:
+        started = _builds.get(target)
+    if started is not None:
+        return started.result()  # the background build's tarball, or its error
+    return _build(target, mirror, log)
+
+
+def build_in_background(cache: Path | None = None, *, mirror: str | None = None) -> Future | None:
+    """Start building the root (and its installer initrd) in a thread, unless cached; standin_root() waits for it.
+
+    A fresh machine (CI) needs minutes for it: the session starts it at once so it is
+    built while the tests before the VM tests run.
+    """
+    if shutil.which("mmdebstrap") is None:
+        return None
+    mirror = mirror or apt_mirror()
+    cache = Path(cache) if cache else default_cache()
+    target = cache / f"photon-standin-{recipe_digest(mirror)}.tar"
+    with _lock:
+        if target in _builds or target.exists():
+            return _builds.get(target)
+        future: Future = Future()
+        _builds[target] = future
+
+    def build():
+        try:
+            tarball = _build(target, mirror, log=lambda _line: None)
+            from .iso import standin_initrd_image  # the initrd is cached beside the root
+            standin_initrd_image(tarball, cache)
+            future.set_result(tarball)
+        except BaseException as error:  # handed to whoever waits in standin_root()
+            future.set_exception(error)
+
+    threading.Thread(target=build, name="standin-root", daemon=True).start()
+    return future
+
+
+def _build(target: Path, mirror: str, log) -> Path:
     if target.exists():
         os.utime(target)  # in use: see prune()
         return target
+    cache = target.parent
     cache.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(dir=cache, prefix=".build-"))
     try:

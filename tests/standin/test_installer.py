@@ -1,4 +1,4 @@
-"""The stand-in photon-installer's contract, without a VM (the VM test is test_install_boot.py)."""
+"""The stand-in photon-installer's contract, without a VM (the VM tests are in tests/vm/test_end_to_end.py)."""
 
 import importlib.machinery
 import importlib.util

@@ -2,6 +2,7 @@
 
 import hashlib
 import shutil
+import subprocess
 
 import pytest
 
@@ -111,3 +112,16 @@ def test_selftest_is_python_3_7_compatible():
     result = subprocess.run(["vermin", "-t=3.7-", "--no-tips", "--violations", str(source)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ready_carries_the_guests_own_clock(tmp_path):
+    (tmp_path / "uptime").write_text("61.52 100.07\n")
+    assert selftest.uptime(str(tmp_path / "uptime")) == 61.52
+    assert selftest.uptime(str(tmp_path / "missing")) is None
+
+    def shown(value):
+        return lambda *args, **kwargs: subprocess.CompletedProcess(args, 0, f"ExecMainExitTimestampMonotonic={value}\n")
+
+    assert selftest.agent_finished(run=shown("40312345")) == 40.312345
+    assert selftest.agent_finished(run=shown("0")) is None  # not run (yet)
+    assert selftest._seconds(None) == "-" and selftest._seconds(40.312345) == "40.3"

@@ -1,6 +1,8 @@
 """verify's pieces without VMs: the environments and the CD they travel on (read back by the agent's own
 transport), and the checks judged from self-test reports as the guests print them."""
 
+import itertools
+
 import pytest
 
 from appliance_agent.form import form_for
@@ -58,7 +60,7 @@ GOOD = [
     "appliance-selftest: UNIT haproxy.service active /etc/haproxy/haproxy.cfg",
     "appliance-selftest: UNIT keepalived.service active /etc/keepalived/keepalived.conf",
     "appliance-selftest: VIPS none",
-    "appliance-selftest: READY",
+    "appliance-selftest: READY uptime 61.5 agent -",
 ]
 UNITS = {"haproxy.service": "/etc/haproxy/haproxy.cfg", "keepalived.service": "/etc/keepalived/keepalived.conf"}
 
@@ -95,3 +97,17 @@ def test_exactly_one_holder_of_all_vips():
     assert not verify.check_one_holder(none, vips).passed and verify.holder(none) is None
     moved = report_of(GOOD + [held, "appliance-selftest: VIPS none"])
     assert moved.vips == ()
+
+
+def test_first_boot_times_run_from_power_on_to_ready_and_to_serving(monkeypatch):
+    seconds = itertools.count(110, 10)  # one clock reading per console line
+    monkeypatch.setattr(verify.time, "monotonic", lambda: float(next(seconds)))
+    report = verify.NodeReport(powered_on=100.0)
+    for line in GOOD + ["appliance-selftest: VIPS held 192.0.2.20,192.0.2.21"]:
+        report.feed(line)
+    assert report.timings() == {"ready_seconds": 70.0, "serving_seconds": 80.0,
+                                "guest_uptime_at_ready_seconds": 61.5, "guest_agent_done_seconds": None}
+    assert verify.check_applied("MASTER", report).detail.endswith(", 70 s after power-on")
+    backup = report_of(GOOD)
+    assert backup.serving_after is None and verify.check_one_holder(
+        {"MASTER": report, "BACKUP": backup}, ("192.0.2.20", "192.0.2.21")).detail.endswith("serving 80 s after power-on")
