@@ -96,11 +96,14 @@ class InstallWatch:
 def install(iso: Path, disk: Path, *, capacity: int, firmware: str, console_log: Path,
             time_limit: float = DEFAULT_TIME_LIMIT, memory_mib: int = INSTALL_MEMORY_MIB, cpus: int = 2,
             accelerator: Accelerator | None = None, progress: Callable[[str, int, int], None] | None = None,
-            log: Callable[[str], None] = lambda _line: None, generalized: bool = True) -> InstallResult:
+            log: Callable[[str], None] = lambda _line: None, generalized: bool = True,
+            from_cd: bool = False) -> InstallResult:
     """Install `iso` onto a new raw `disk` of `capacity` bytes; raises InstallFailed with the reason.
 
     `generalized` False: the ISO's kickstart does not generalize (an ISO-carrying OVA being
-    verified), so the install's OK and the installer's reboot are the end.
+    verified), so the install's OK and the installer's reboot are the end. `from_cd`: the
+    firmware boots the CD and its default entry, as the VM of an ISO-carrying OVA does at its
+    first power-on (the installer on tty1; only the postinstall's lines reach the serial port).
     """
     qemu = find_qemu("--preinstall")
     found_firmware = find_firmware(firmware, "--preinstall")
@@ -110,8 +113,12 @@ def install(iso: Path, disk: Path, *, capacity: int, firmware: str, console_log:
         log(f"install: {accelerator.describe()}")
         with open(disk, "wb") as raw:
             raw.truncate(capacity)
-        spec = VmSpec("preinstall", found_firmware, memory_mib=memory_mib, cpus=cpus, direct=boot,
-                      drives=(Drive(disk, "disk"), Drive(iso, "cdrom")))
+        if from_cd:
+            spec = VmSpec("install-from-cd", found_firmware, memory_mib=memory_mib, cpus=cpus,
+                          drives=(Drive(disk, "disk"), Drive(iso, "cdrom", boot=True)))
+        else:
+            spec = VmSpec("preinstall", found_firmware, memory_mib=memory_mib, cpus=cpus, direct=boot,
+                          drives=(Drive(disk, "disk"), Drive(iso, "cdrom")))
         result = InstallResult(accelerator=accelerator, firmware=firmware, console_log=console_log)
         watch = InstallWatch()
         started = time.monotonic()

@@ -9,7 +9,8 @@ reports on its serial port (appliance_agent/selftest.py): no SSH, no
 password. The drills go to the guests over the serial port too:
 `stop-haproxy` on the VIP holder, `reboot` on the MASTER, which then
 boots with a broken environment. An OVA that still carries the installer
-ISO is installed first, as --preinstall does.
+ISO is installed first, as its VM installs itself in vCenter: the firmware
+boots the CD's default entry onto the empty disk.
 """
 
 import subprocess
@@ -386,7 +387,7 @@ def _system_disk(ova, contents, work, qemu_img, firmware, logs, install_time_lim
         capacity = read_vmdk_info(_Window(raw, disk.offset, disk.size)).capacity_bytes
     raw_disk = work / "installed.raw"
     install(iso_path, raw_disk, capacity=capacity, firmware=firmware, console_log=logs / "install-console.log",
-            time_limit=install_time_limit, progress=progress, log=log, generalized=False)
+            time_limit=install_time_limit, progress=progress, log=log, generalized=False, from_cd=True)
     iso_path.unlink()
     _run([qemu_img, "convert", "-f", "raw", "-O", "qcow2", str(raw_disk), str(base)])
     raw_disk.unlink()
