@@ -25,7 +25,7 @@ from .conftest import require_qemu
 CLI = [sys.executable, "-c", "import sys; from builder.cli import main; sys.exit(main(sys.argv[1:]))"]
 INSTALL_LIMIT = 1800
 # The stand-in installer reaches its hang 1-2 min after power-on here, three VMs sharing two cores.
-HANG_LIMIT = 240
+HANG_LIMIT = 300
 INSTALLED = "appliance-install: OK photon-lb 1.0.0"  # the postinstall's last line, also on the serial port
 # A modest VM: the stand-in installs in 1 GiB; one CPU each (two shared cores, several VMs).
 PROFILE = '[vm]\nmemory_mb = 1024\ncpus = 1\n'
